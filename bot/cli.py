@@ -1,0 +1,243 @@
+"""`namespace-ctl` (also the kubectl plugin `kubectl-namespace_ctl`).
+
+Exit codes: 0 success, 1 a refused or failed operation (reason on stderr), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from core.clock import Clock, parse_instant
+from core.config import Config, load_config
+from core.errors import ConfigError, NamespaceCtlError, RefusedError
+from core.models import ActivityRecord, OperationResult, OutcomeStatus
+from core.service import NamespaceService, StatusReport
+from core.wiring import build_service
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage (exit 2)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="namespace-ctl",
+        description="Put Kubernetes namespaces to sleep after business hours and wake them.",
+    )
+    parser.add_argument("--config", help="YAML config file (default: $NSCTL_CONFIG, else defaults)")
+    parser.add_argument(
+        "--now", help="pretend it is this ISO-8601 time at start (naive = configured zone)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    status = commands.add_parser("status", help="state of every namespace and the schedule")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    for name, text in (
+        ("shutdown", "put managed namespaces (or the named ones) to sleep now"),
+        ("startup", "wake sleeping namespaces (or the named ones) now, restoring exactly"),
+    ):
+        cmd = commands.add_parser(name, help=text)
+        cmd.add_argument("namespaces", nargs="*", metavar="NS")
+        _operation_flags(cmd)
+
+    reconcile = commands.add_parser(
+        "reconcile", help="drive every namespace to the schedule's state now (catches up)"
+    )
+    _operation_flags(reconcile)
+
+    history = commands.add_parser("history", help="the audit log, newest first")
+    history.add_argument("namespace", nargs="?", metavar="NS")
+    history.add_argument("--limit", type=_positive_int, help="at most this many records")
+    history.add_argument("--json", action="store_true", help="records with the seed's names")
+    return parser
+
+
+def _operation_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    cmd.add_argument("--json", action="store_true", help="machine-readable result")
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config or os.environ.get("NSCTL_CONFIG"))
+        clock = _clock(args.now, config)
+        # The command's instant: `--now` exactly, so its records carry that timestamp.
+        args.at = clock.now()
+        service = build_service(config, clock)
+    except (ConfigError, UsageError) as exc:
+        print(f"namespace-ctl: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except NamespaceCtlError as exc:
+        print(f"namespace-ctl: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        return COMMANDS[args.command](service, args, config)
+    except BrokenPipeError:  # `| head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return EXIT_OK
+    except RefusedError as exc:
+        print(f"namespace-ctl: refused: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except NamespaceCtlError as exc:
+        print(f"namespace-ctl: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        service.store.close()
+
+
+def _clock(now: str | None, config: Config) -> Clock:
+    if now is None:
+        return Clock()
+    try:
+        return Clock(parse_instant(now, config.zone))
+    except ValueError as exc:
+        raise UsageError(f"--now: {exc}") from None
+
+
+# ---- commands ------------------------------------------------------------------------------
+
+
+def cmd_status(service: NamespaceService, args: argparse.Namespace, config: Config) -> int:
+    report = service.status(at=args.at)
+    if args.json:
+        _print_json(report.model_dump(mode="json"))
+    else:
+        print(render_status(report, config))
+    return EXIT_OK
+
+
+def cmd_operation(service: NamespaceService, args: argparse.Namespace, config: Config) -> int:
+    if args.command == "reconcile":
+        result = service.reconcile(dry_run=args.dry_run, at=args.at)
+    else:
+        run = service.shutdown if args.command == "shutdown" else service.startup
+        result = run(args.namespaces, dry_run=args.dry_run, at=args.at)
+    if args.json:
+        _print_json(result.model_dump(mode="json") | {"ok": result.ok})
+    else:
+        print(render_result(result, config))
+    for outcome in result.failed_workloads():
+        print(f"namespace-ctl: failed: {outcome.ref}: {outcome.error}", file=sys.stderr)
+    for error in result.errors:
+        print(f"namespace-ctl: failed: {error}", file=sys.stderr)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def cmd_history(service: NamespaceService, args: argparse.Namespace, config: Config) -> int:
+    records = service.history(args.namespace, args.limit)
+    if args.json:
+        _print_json([record.seed_dict() for record in records])
+    else:
+        print(render_history(records, config))
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[NamespaceService, argparse.Namespace, Config], int]] = {
+    "status": cmd_status,
+    "shutdown": cmd_operation,
+    "startup": cmd_operation,
+    "reconcile": cmd_operation,
+    "history": cmd_history,
+}
+
+
+# ---- rendering -----------------------------------------------------------------------------
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, sort_keys=False))
+
+
+def _local(ts: int | None, config: Config) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).astimezone(config.zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def render_status(report: StatusReport, config: Config) -> str:
+    phase = "business hours" if report.business_time else "after hours"
+    lines = [
+        f"{_local(report.at, config)} ({report.timezone}): {phase}; "
+        f"next: {report.next_state.value} at {_local(report.next_transition, config)}",
+        f"{'NAMESPACE':<28} {'STATE':<14} {'WANTED':<7} {'WORKLOADS':>9} {'ASLEEP':>6}  NOTE",
+    ]
+    for ns in report.namespaces:
+        note = ns.excluded or (
+            f"asleep since {_local(ns.asleep_since, config)}" if ns.asleep_since else ""
+        )
+        wanted = "-" if ns.excluded else ns.desired.value
+        lines.append(
+            f"{ns.namespace:<28} {ns.state:<14} {wanted:<7} "
+            f"{ns.workloads:>9} {ns.sleeping:>6}  {note}"
+        )
+    return "\n".join(lines)
+
+
+def render_result(result: OperationResult, config: Config) -> str:
+    head = (
+        f"{result.operation}{' (dry run)' if result.dry_run else ''} at {_local(result.at, config)}"
+    )
+    lines = [head]
+    for ns in result.namespaces:
+        if ns.skipped_reason:
+            lines.append(f"  {ns.namespace}: skipped ({ns.skipped_reason})")
+            continue
+        counts: dict[str, int] = {}
+        for outcome in ns.outcomes:
+            counts[outcome.status.value] = counts.get(outcome.status.value, 0) + 1
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing"
+        lines.append(f"  {ns.namespace} ({ns.action.value}): {summary}")
+        for outcome in ns.outcomes:
+            if outcome.status is not OutcomeStatus.UNCHANGED:
+                lines.append(f"    {outcome.ref.kind.value}/{outcome.ref.name}: {outcome.detail}")
+    if len(lines) == 1:
+        lines.append("  nothing to do")
+    changed = sum(
+        1
+        for ns in result.namespaces
+        for o in ns.outcomes
+        if o.status is not OutcomeStatus.UNCHANGED
+    )
+    lines.append(
+        f"{len(result.namespaces)} namespaces, {changed} workloads acted on, "
+        f"{len(result.failed_workloads())} failed"
+    )
+    return "\n".join(lines)
+
+
+def render_history(records: list[ActivityRecord], config: Config) -> str:
+    if not records:
+        return "no records"
+    lines = [
+        f"{'START':<22} {'END':<22} {'MIN':>5} {'NAMESPACE':<24} "
+        f"{'OPERATION':<20} {'STATUS':<9} USER"
+    ]
+    for r in records:
+        minutes = "-" if r.duration_minutes is None else str(r.duration_minutes)
+        line = (
+            f"{_local(r.timestamp_start, config):<22} {_local(r.timestamp_end, config):<22} "
+            f"{minutes:>5} {r.namespace_name:<24} {r.operation_type.value:<20} {r.status.value:<9} "
+            f"{r.user_id}{' ' + r.cost_center if r.cost_center else ''}"
+        )
+        lines.append(line + (f"\n    error: {r.error_message}" if r.error_message else ""))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Configuration: one YAML file validated by pydantic, `NSCTL_*` environment overrides.
+
+Unknown keys and bad values raise `ConfigError` naming the key (e.g. `business_hours.start`).
+Secrets never live here: Slack tokens come from the environment only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from core.errors import ConfigError
+
+ENV_PREFIX = "NSCTL_"
+_DURATION_RE = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse `2h`, `30m`, `1h30m`, `1d`; raise ValueError saying the accepted forms."""
+    cleaned = str(text).strip().lower().replace(" ", "")
+    match = _DURATION_RE.match(cleaned)
+    if not cleaned or match is None or not any(match.groupdict().values()):
+        raise ValueError(f"{text!r} is not a duration: use forms like 30m, 2h, 1h30m or 1d")
+    parts = {k: int(v) for k, v in match.groupdict().items() if v}
+    value = timedelta(days=parts.get("d", 0), hours=parts.get("h", 0), minutes=parts.get("m", 0))
+    if value <= timedelta(0):
+        raise ValueError(f"{text!r} is not a positive duration")
+    return value
+
+
+def format_duration(value: timedelta) -> str:
+    minutes = int(value.total_seconds()) // 60
+    hours, minutes = divmod(minutes, 60)
+    return (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes or not hours else "")
+
+
+def _to_duration(value: Any) -> timedelta:
+    return value if isinstance(value, timedelta) else parse_duration(str(value))
+
+
+def _to_time(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, int):  # YAML reads 07:00 unquoted as sexagesimal minutes
+        return time(value // 60 % 24, value % 60)
+    try:
+        return time.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not a time of day: use HH:MM, e.g. 07:00") from None
+
+
+Duration = Annotated[timedelta, BeforeValidator(_to_duration), PlainSerializer(format_duration)]
+TimeOfDay = Annotated[
+    time, BeforeValidator(_to_time), PlainSerializer(lambda t: t.strftime("%H:%M"))
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BusinessHours(_Section):
+    start: TimeOfDay = time(7, 0)
+    end: TimeOfDay = time(20, 0)
+    weekdays: list[Annotated[int, Field(ge=1, le=7)]] = [1, 2, 3, 4, 5]
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> BusinessHours:
+        if self.start >= self.end:
+            raise ValueError("start must be before end (business hours within one day)")
+        if not self.weekdays:
+            raise ValueError("weekdays must list at least one ISO weekday (1=Monday .. 7=Sunday)")
+        return self
+
+
+class Holidays(_Section):
+    country: str | None = None
+    subdivision: str | None = None
+    dates: list[Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]] = []
+
+
+class StoreSettings(_Section):
+    backend: Literal["sqlite", "dynamodb"] = "sqlite"
+    path: str = "namespace-ctl.db"
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    table_prefix: str = ""
+
+
+class ClusterSettings(_Section):
+    kubeconfig: str | None = None
+    context: str | None = None
+    simulated: str | None = None
+    # Where a simulated cluster keeps its state between runs (none: memory only).
+    simulated_state: str | None = None
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 16
+    request_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
+    retries: Annotated[int, Field(ge=0, le=20)] = 5
+
+
+class Limits(_Section):
+    max_active_namespaces: Annotated[int, Field(ge=0)] = 5
+
+
+class ActivationSettings(_Section):
+    default_duration: Duration = timedelta(hours=2)
+    max_duration: Duration = timedelta(hours=12)
+    approval_timeout: Duration = timedelta(minutes=30)
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> ActivationSettings:
+        if self.default_duration > self.max_duration:
+            raise ValueError("default_duration must not exceed max_duration")
+        return self
+
+
+class CostCenter(_Section):
+    cost_center: str = Field(min_length=1)
+    is_authorized: bool = True
+    max_concurrent_namespaces: Annotated[int, Field(ge=0)] | None = None
+    authorized_namespaces: list[str] = []
+
+
+class Costs(_Section):
+    # Public AWS Fargate on-demand rates, us-east-1 (Linux/x86): per vCPU-hour and per GB-hour.
+    currency: str = "USD"
+    cpu_core_hour: Annotated[float, Field(ge=0)] = 0.04048
+    memory_gib_hour: Annotated[float, Field(ge=0)] = 0.004445
+
+
+class SlackSettings(_Section):
+    notifications_channel: str = "#namespace-ctl"
+    approvals_channel: str = "#namespace-ctl-approvals"
+    admins: list[str] = []
+    approvers: dict[str, list[str]] = {}
+    api_base_url: str = "https://slack.com/api/"
+
+
+class ApiToken(_Section):
+    name: str
+    token_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    role: Literal["admin", "operator", "viewer"]
+
+
+class ApiSettings(_Section):
+    tokens: list[ApiToken] = []
+
+
+class Config(_Section):
+    timezone: str = "UTC"
+    business_hours: BusinessHours = BusinessHours()
+    holidays: Holidays = Holidays()
+    exclude_namespaces: list[str] = []
+    store: StoreSettings = StoreSettings()
+    cluster: ClusterSettings = ClusterSettings()
+    limits: Limits = Limits()
+    activation: ActivationSettings = ActivationSettings()
+    cost_centers: list[CostCenter] = []
+    costs: Costs = Costs()
+    slack: SlackSettings = SlackSettings()
+    api: ApiSettings = ApiSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as Europe/Madrid"
+            ) from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = [f"bad configuration in {source}:"]
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see README for the keys)"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """`NSCTL_STORE__BACKEND=dynamodb` sets `store.backend`; values are read as YAML scalars."""
+    merged = dict(raw)
+    for name, text in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        node = merged
+        for part in path[:-1]:
+            child = node.get(part)
+            node[part] = dict(child) if isinstance(child, dict) else {}
+            node = node[part]
+        node[path[-1]] = yaml.safe_load(text) if text else text
+    return merged
+
+
+def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, merge env overrides into, and validate the configuration. Raise ConfigError."""
+    environ = os.environ if environ is None else environ
+    raw: Any = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} not found: pass --config FILE") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of keys at the top level")
+    raw = apply_env_overrides(raw, environ)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None

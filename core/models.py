@@ -1,0 +1,149 @@
+"""Domain models shared by every part of namespace-ctl (no I/O here)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class WorkloadKind(StrEnum):
+    DEPLOYMENT = "Deployment"
+    STATEFULSET = "StatefulSet"
+    DAEMONSET = "DaemonSet"
+    CRONJOB = "CronJob"
+
+
+class OperationType(StrEnum):
+    AUTO_SHUTDOWN = "auto_shutdown"
+    AUTO_STARTUP = "auto_startup"
+    MANUAL_ACTIVATION = "manual_activation"
+    MANUAL_DEACTIVATION = "manual_deactivation"
+
+
+class RecordStatus(StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class DesiredState(StrEnum):
+    AWAKE = "awake"
+    ASLEEP = "asleep"
+
+
+class WorkloadRef(BaseModel):
+    """Identifies one workload in the cluster."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: WorkloadKind
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}/{self.namespace}/{self.name}"
+
+
+class WorkloadSnapshot(BaseModel):
+    """What a workload held when its namespace went to sleep (kept on the shutdown record).
+
+    `replicas` is the count restored in the morning (a DaemonSet's scheduled pods, 0 for a CronJob);
+    requests are per replica, so reports need no cluster.
+    """
+
+    kind: WorkloadKind
+    name: str
+    replicas: int = 0
+    cpu_cores: float = 0.0
+    memory_gib: float = 0.0
+    has_requests: bool = True
+
+
+class ActivityRecord(BaseModel):
+    """One row of the audit log, with the seed's attribute names.
+
+    Intervals (DESIGN.md): `auto_shutdown` and `manual_activation` are open (`timestamp_end`
+    None) until closed exactly once; `auto_startup` and `manual_deactivation` are point records
+    whose end equals their start. `workloads` is our addition: the per-workload snapshot.
+    """
+
+    namespace_name: str
+    timestamp_start: int
+    operation_type: OperationType
+    status: RecordStatus
+    timestamp_end: int | None = None
+    duration_minutes: int | None = None
+    cost_center: str = ""
+    user_id: str = ""
+    error_message: str = ""
+    workloads: list[WorkloadSnapshot] = Field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, int, OperationType]:
+        """The idempotency key: one record per namespace, start time and operation."""
+        return (self.namespace_name, self.timestamp_start, self.operation_type)
+
+    @property
+    def is_open(self) -> bool:
+        return self.timestamp_end is None
+
+    def seed_dict(self) -> dict[str, Any]:
+        """The record as the seed's attribute names (plus `workloads`), JSON-ready."""
+        return self.model_dump(mode="json")
+
+
+class Action(StrEnum):
+    SLEEP = "sleep"
+    WAKE = "wake"
+
+
+class OutcomeStatus(StrEnum):
+    CHANGED = "changed"  # patched
+    UNCHANGED = "unchanged"  # already in the wanted state, left alone
+    DRIFT = "drift"  # scaled up while asleep: put back to sleep, new count kept for the morning
+    FAILED = "failed"
+    GONE = "gone"  # deleted (or its namespace was) during the run: nothing left to do
+    PLANNED = "planned"  # dry run: would be patched
+
+
+class WorkloadOutcome(BaseModel):
+    ref: WorkloadRef
+    action: Action
+    status: OutcomeStatus
+    detail: str = ""
+    error: str = ""
+
+
+class NamespaceResult(BaseModel):
+    namespace: str
+    action: Action
+    outcomes: list[WorkloadOutcome] = Field(default_factory=list)
+    record_added: bool = False
+    skipped_reason: str = ""
+
+    @property
+    def failed(self) -> list[WorkloadOutcome]:
+        return [o for o in self.outcomes if o.status is OutcomeStatus.FAILED]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+class OperationResult(BaseModel):
+    """What one use case did, namespace by namespace and workload by workload."""
+
+    operation: str
+    at: int
+    dry_run: bool = False
+    namespaces: list[NamespaceResult] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)  # failures not tied to one workload
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and all(ns.ok for ns in self.namespaces)
+
+    def failed_workloads(self) -> list[WorkloadOutcome]:
+        return [o for ns in self.namespaces for o in ns.failed]

@@ -1,0 +1,1 @@
+"""One small strategy per workload kind: turns a workload into a sleep patch or a wake patch."""

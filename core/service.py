@@ -1,0 +1,291 @@
+"""The use cases: shutdown, startup, reconcile, status, history.
+
+Both the bot and the CLI call these and nothing below them. Every use case takes the instant it
+acts at (`at`): a job passes its scheduled fire time, a command its start, so record timestamps
+are exact and part of the idempotency key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from core.calendar import BusinessCalendar
+from core.clock import Clock, epoch
+from core.cluster.base import Cluster
+from core.errors import RefusedError
+from core.inventory import Exclusions, Inventory, NamespaceView, read_inventory
+from core.models import (
+    Action,
+    ActivityRecord,
+    DesiredState,
+    NamespaceResult,
+    OperationResult,
+    OperationType,
+    OutcomeStatus,
+    RecordStatus,
+)
+from core.scaling.converge import Item, converge
+from core.scaling.registry import strategy_for
+from core.store.base import Store
+
+MAX_ERROR_MESSAGE = 2000
+
+
+class NamespaceStatus(BaseModel):
+    namespace: str
+    excluded: str | None
+    desired: DesiredState
+    state: str  # awake | asleep | partly asleep | no workloads
+    workloads: int
+    sleeping: int
+    asleep_since: int | None
+
+
+class StatusReport(BaseModel):
+    at: int
+    timezone: str
+    business_time: bool
+    next_transition: int
+    next_state: DesiredState
+    namespaces: list[NamespaceStatus]
+
+
+@dataclass
+class NamespaceService:
+    cluster: Cluster
+    store: Store
+    calendar: BusinessCalendar
+    exclusions: Exclusions
+    clock: Clock
+
+    # ---- use cases -------------------------------------------------------------------------
+
+    def shutdown(
+        self, namespaces: Sequence[str] = (), dry_run: bool = False, at: datetime | None = None
+    ) -> OperationResult:
+        """Put the managed namespaces (or the named ones) to sleep now."""
+        at = at or self.clock.now()
+        inventory = self._inventory()
+        views = self._select(inventory, namespaces)
+        result = OperationResult(operation="shutdown", at=epoch(at), dry_run=dry_run)
+        self._sleep(views, at, dry_run, result)
+        return result
+
+    def startup(
+        self, namespaces: Sequence[str] = (), dry_run: bool = False, at: datetime | None = None
+    ) -> OperationResult:
+        """Wake every sleeping managed namespace (or the named ones), restoring exactly."""
+        at = at or self.clock.now()
+        inventory = self._inventory()
+        views = self._select(inventory, namespaces)
+        result = OperationResult(operation="startup", at=epoch(at), dry_run=dry_run)
+        self._wake(views, at, dry_run, result)
+        return result
+
+    def reconcile(self, dry_run: bool = False, at: datetime | None = None) -> OperationResult:
+        """Drive every managed namespace to the schedule's state at `at` (level-triggered)."""
+        at = at or self.clock.now()
+        inventory = self._inventory()
+        live = self._live_windows()
+        asleep: list[NamespaceView] = []
+        awake: list[NamespaceView] = []
+        for view in inventory.managed():
+            if view.name in live:
+                continue  # an activation window owns it until the window ends
+            wanted = self.calendar.desired_state(view.name, at)
+            (asleep if wanted is DesiredState.ASLEEP else awake).append(view)
+        result = OperationResult(operation="reconcile", at=epoch(at), dry_run=dry_run)
+        self._sleep(asleep, at, dry_run, result)
+        self._wake(awake, at, dry_run, result)
+        return result
+
+    def status(self, at: datetime | None = None) -> StatusReport:
+        at = at or self.clock.now()
+        inventory = self._inventory()
+        open_since = {r.namespace_name: r.timestamp_start for r in self._open_shutdowns().values()}
+        transition, next_state = self.calendar.next_transition(at)
+        return StatusReport(
+            at=epoch(at),
+            timezone=str(self.calendar.zone),
+            business_time=self.calendar.is_business_time(at),
+            next_transition=epoch(transition),
+            next_state=next_state,
+            namespaces=[
+                _namespace_status(view, self.calendar.desired_state(view.name, at), open_since)
+                for view in inventory.namespaces.values()
+            ],
+        )
+
+    def history(
+        self, namespace: str | None = None, limit: int | None = None
+    ) -> list[ActivityRecord]:
+        return self.store.history(namespace, limit)
+
+    # ---- sleep and wake --------------------------------------------------------------------
+
+    def _sleep(
+        self, views: Iterable[NamespaceView], at: datetime, dry_run: bool, result: OperationResult
+    ) -> None:
+        live = self._live_windows()
+        open_records = self._open_shutdowns()
+        batch: list[tuple[NamespaceResult, ActivityRecord | None, list[Item]]] = []
+        for view in views:
+            if not view.workloads:
+                continue
+            ns_result = NamespaceResult(namespace=view.name, action=Action.SLEEP)
+            result.namespaces.append(ns_result)
+            if view.name in live:
+                ns_result.skipped_reason = "awake by activation"
+                continue
+            record = open_records.get(view.name)
+            if record is None and not dry_run:
+                # Written before the first patch: a crash mid-run leaves one open interval that
+                # the next pass finds and completes, never a second record.
+                record = _shutdown_record(view, epoch(at))
+                ns_result.record_added = self.store.add_record(record)
+            batch.append((ns_result, record, view.workloads))
+        self._converge_batch(batch, Action.SLEEP, dry_run)
+        if not dry_run:
+            for ns_result, record, _ in batch:
+                if record is not None:
+                    self._settle_shutdown_record(record, ns_result, at)
+
+    def _wake(
+        self, views: Iterable[NamespaceView], at: datetime, dry_run: bool, result: OperationResult
+    ) -> None:
+        open_records = self._open_shutdowns()
+        batch: list[tuple[NamespaceResult, ActivityRecord | None, list[Item]]] = []
+        for view in views:
+            sleeping = view.sleeping_workloads()
+            record = open_records.get(view.name)
+            if not sleeping and record is None:
+                continue
+            ns_result = NamespaceResult(namespace=view.name, action=Action.WAKE)
+            result.namespaces.append(ns_result)
+            batch.append((ns_result, record, sleeping))
+        self._converge_batch(batch, Action.WAKE, dry_run)
+        if dry_run:
+            return
+        ts = epoch(at)
+        for ns_result, record, _ in batch:
+            if record is not None:
+                self.store.close_record(
+                    record.namespace_name, record.timestamp_start, record.operation_type, ts
+                )
+            ns_result.record_added = self.store.add_record(_startup_record(ns_result, ts))
+
+    def _converge_batch(
+        self,
+        batch: list[tuple[NamespaceResult, ActivityRecord | None, list[Item]]],
+        action: Action,
+        dry_run: bool,
+    ) -> None:
+        """One pool for every namespace of the pass: throughput is bounded by the cluster's
+        concurrency, not by the number of workloads in the largest namespace."""
+        items = [item for _, _, workloads in batch for item in workloads]
+        outcomes = iter(converge(self.cluster, items, action, dry_run))
+        for ns_result, _, workloads in batch:
+            ns_result.outcomes.extend(next(outcomes) for _ in workloads)
+
+    def _settle_shutdown_record(
+        self, record: ActivityRecord, ns_result: NamespaceResult, at: datetime
+    ) -> None:
+        stored = self.store.get_record(*record.key)
+        if stored is None or not stored.is_open:
+            return
+        if not ns_result.ok:
+            status, message = RecordStatus.FAILED, _error_summary(ns_result)
+        elif stored.status is RecordStatus.FAILED:
+            status = RecordStatus.ACTIVE
+            message = f"completed at {at.isoformat()} after: {stored.error_message}"
+        else:
+            return
+        self.store.set_status(*record.key, status, message[:MAX_ERROR_MESSAGE])
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    def _inventory(self) -> Inventory:
+        return read_inventory(self.cluster, self.exclusions)
+
+    def _open_shutdowns(self) -> dict[str, ActivityRecord]:
+        return {r.namespace_name: r for r in self.store.open_records(OperationType.AUTO_SHUTDOWN)}
+
+    def _live_windows(self) -> set[str]:
+        return {r.namespace_name for r in self.store.open_records(OperationType.MANUAL_ACTIVATION)}
+
+    def _select(self, inventory: Inventory, names: Sequence[str]) -> list[NamespaceView]:
+        """The managed namespaces, or exactly the named ones (all checked before any change)."""
+        if not names:
+            return inventory.managed()
+        views = []
+        for name in names:
+            view = inventory.namespaces.get(name)
+            if view is None:
+                raise RefusedError(
+                    f"namespace {name!r} not found in the cluster "
+                    "(`namespace-ctl status` lists them)"
+                )
+            if not view.managed:
+                raise RefusedError(f"namespace {name!r} is excluded ({view.excluded_reason})")
+            views.append(view)
+        return views
+
+
+def _shutdown_record(view: NamespaceView, ts: int) -> ActivityRecord:
+    return ActivityRecord(
+        namespace_name=view.name,
+        timestamp_start=ts,
+        operation_type=OperationType.AUTO_SHUTDOWN,
+        status=RecordStatus.ACTIVE,
+        user_id="namespace-ctl",
+        workloads=[strategy_for(kind).snapshot(obj) for kind, obj in view.workloads],
+    )
+
+
+def _startup_record(ns_result: NamespaceResult, ts: int) -> ActivityRecord:
+    return ActivityRecord(
+        namespace_name=ns_result.namespace,
+        timestamp_start=ts,
+        timestamp_end=ts,
+        duration_minutes=0,
+        operation_type=OperationType.AUTO_STARTUP,
+        status=RecordStatus.COMPLETED if ns_result.ok else RecordStatus.FAILED,
+        user_id="namespace-ctl",
+        error_message=_error_summary(ns_result)[:MAX_ERROR_MESSAGE],
+    )
+
+
+def _error_summary(ns_result: NamespaceResult) -> str:
+    return "; ".join(f"{o.ref.kind.value}/{o.ref.name}: {o.error}" for o in ns_result.failed)
+
+
+def _namespace_status(
+    view: NamespaceView, desired: DesiredState, open_since: dict[str, int]
+) -> NamespaceStatus:
+    sleeping = len(view.sleeping_workloads())
+    running = sum(
+        1
+        for kind, obj in view.workloads
+        if strategy_for(kind).plan_sleep(obj).status is not OutcomeStatus.UNCHANGED
+    )
+    return NamespaceStatus(
+        namespace=view.name,
+        excluded=view.excluded_reason,
+        desired=desired,
+        state=_state_word(len(view.workloads), sleeping, running),
+        workloads=len(view.workloads),
+        sleeping=sleeping,
+        asleep_since=open_since.get(view.name),
+    )
+
+
+def _state_word(total: int, sleeping: int, running: int) -> str:
+    if total == 0:
+        return "no workloads"
+    if running == 0:
+        return "asleep" if sleeping else "idle"
+    return "partly asleep" if sleeping else "awake"

@@ -1,0 +1,91 @@
+"""A namespace-ctl assembled for tests: real use cases over a given cluster and a SQLite file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from core.calendar import BusinessCalendar
+from core.cluster.simulated import SimulatedCluster
+from core.store.sqlite import SqliteStore
+
+from core.clock import FrozenClock
+from core.cluster.base import Cluster
+from core.config import Config
+from core.inventory import Exclusions
+from core.models import WorkloadKind
+from core.service import NamespaceService
+from tests.builders import Obj, our_annotations, spec_state, write_manifests
+
+MADRID = ZoneInfo("Europe/Madrid")
+
+TEST_CONFIG: dict[str, Any] = {
+    "timezone": "Europe/Madrid",
+    "holidays": {"country": "ES"},
+    "exclude_namespaces": ["monitoring"],
+}
+
+Key = tuple[str, str, str]
+
+
+def madrid(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=MADRID)
+
+
+@dataclass
+class Harness:
+    cluster: Cluster
+    store: SqliteStore
+    service: NamespaceService
+    clock: FrozenClock
+    config: Config
+
+    def state(self) -> dict[Key, tuple[Any, dict[str, str]]]:
+        """Every workload's sleep-relevant spec and our annotations."""
+        return cluster_state(self.cluster)
+
+    def specs(self) -> dict[Key, Any]:
+        return {key: spec for key, (spec, _) in self.state().items()}
+
+
+def cluster_state(cluster: Cluster) -> dict[Key, tuple[Any, dict[str, str]]]:
+    state = {}
+    for kind in WorkloadKind:
+        for obj in cluster.list_workloads(kind):
+            meta = obj["metadata"]
+            state[(kind.value, meta["namespace"], meta["name"])] = (
+                spec_state(obj),
+                our_annotations(obj),
+            )
+    return state
+
+
+def make_service(
+    cluster: Cluster, store: SqliteStore, clock: FrozenClock, config: Config
+) -> NamespaceService:
+    return NamespaceService(
+        cluster=cluster,
+        store=store,
+        calendar=BusinessCalendar.from_config(config),
+        exclusions=Exclusions.build(config.exclude_namespaces, "namespace-ctl"),
+        clock=clock,
+    )
+
+
+def make_harness(
+    tmp_path: Path,
+    objects: list[Obj],
+    at: datetime | None = None,
+    cluster: Cluster | None = None,
+    **config: Any,
+) -> Harness:
+    cfg = Config.model_validate(TEST_CONFIG | config)
+    if cluster is None:
+        manifests = write_manifests(tmp_path / "cluster.yaml", objects)
+        cluster = SimulatedCluster.from_manifests([str(manifests)])
+    store = SqliteStore(str(tmp_path / "audit.db"))
+    clock = FrozenClock(at or madrid(2026, 12, 1, 12))
+    return Harness(cluster, store, make_service(cluster, store, clock, cfg), clock, cfg)
