@@ -17,8 +17,8 @@ run: $(STAMP)
 	$(BIN)/namespace-ctl --config $(CONFIG) status
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 	$(BIN)/mypy core
 
 test: lint

@@ -110,7 +110,7 @@ class ClusterSettings(_Section):
     simulated: str | None = None
     # Where a simulated cluster keeps its state between runs (none: memory only).
     simulated_state: str | None = None
-    concurrency: Annotated[int, Field(ge=1, le=256)] = 16
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 32
     request_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
     retries: Annotated[int, Field(ge=0, le=20)] = 5
 

@@ -147,6 +147,8 @@ class NamespaceService:
                 # the next pass finds and completes, never a second record.
                 record = _shutdown_record(view, epoch(at))
                 ns_result.record_added = self.store.add_record(record)
+                if not ns_result.record_added:  # that key was a night already closed
+                    record = None
             batch.append((ns_result, record, view.workloads))
         self._converge_batch(batch, Action.SLEEP, dry_run)
         if not dry_run:
@@ -194,14 +196,12 @@ class NamespaceService:
     def _settle_shutdown_record(
         self, record: ActivityRecord, ns_result: NamespaceResult, at: datetime
     ) -> None:
-        stored = self.store.get_record(*record.key)
-        if stored is None or not stored.is_open:
-            return
+        """Mark the open interval failed, or active again once a retry completed it."""
         if not ns_result.ok:
             status, message = RecordStatus.FAILED, _error_summary(ns_result)
-        elif stored.status is RecordStatus.FAILED:
+        elif record.status is RecordStatus.FAILED:
             status = RecordStatus.ACTIVE
-            message = f"completed at {at.isoformat()} after: {stored.error_message}"
+            message = f"completed at {at.isoformat()} after: {record.error_message}"
         else:
             return
         self.store.set_status(*record.key, status, message[:MAX_ERROR_MESSAGE])

@@ -9,15 +9,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.calendar import BusinessCalendar
-from core.cluster.simulated import SimulatedCluster
-from core.store.sqlite import SqliteStore
-
 from core.clock import FrozenClock
 from core.cluster.base import Cluster
+from core.cluster.simulated import SimulatedCluster
 from core.config import Config
 from core.inventory import Exclusions
 from core.models import WorkloadKind
 from core.service import NamespaceService
+from core.store.sqlite import SqliteStore
 from tests.builders import Obj, our_annotations, spec_state, write_manifests
 
 MADRID = ZoneInfo("Europe/Madrid")

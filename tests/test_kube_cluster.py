@@ -440,10 +440,10 @@ def test_garbage_kubeconfig(tmp_path: Path) -> None:
 
 def test_own_configuration_not_the_global_default(fake: FakeKube, cluster: KubeCluster) -> None:
     port: Cluster = cluster  # mypy checks that KubeCluster implements the protocol
-    assert port.concurrency == 16
+    assert port.concurrency == 32
     configuration = cluster._api_client.configuration
     assert configuration is not k8s.Configuration.get_default()
-    assert configuration.connection_pool_maxsize >= cluster.concurrency == 16
+    assert configuration.connection_pool_maxsize >= cluster.concurrency == 32
     assert configuration.host == fake.url
 
 
@@ -467,3 +467,18 @@ def test_concurrent_patches_each_applied_once(fake: FakeKube, cluster: KubeClust
     assert all(r["spec"]["replicas"] == 0 for r in results)
     assert fake.writes == 200
     assert all(replicas(fake, ns=r.namespace, name=r.name) == 0 for r in refs)
+
+
+def test_token_refresh_hook_runs_at_most_once_per_interval() -> None:
+    """The loader's hook re-applies the kubeconfig before every request; ours throttles it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.cluster import kube
+
+    calls: list[object] = []
+    configuration = k8s.Configuration()
+    configuration.refresh_api_key_hook = calls.append
+    kube._throttle_token_refresh(configuration)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: configuration.refresh_api_key_hook(configuration), range(200)))
+    assert calls == [configuration]

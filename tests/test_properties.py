@@ -14,14 +14,14 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from core.calendar import BusinessCalendar
-from core.store.sqlite import SqliteStore
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from core.calendar import BusinessCalendar
 from core.cluster.base import Cluster, WorkloadObject
 from core.config import Config
 from core.models import OperationType, RecordStatus, WorkloadKind, WorkloadRef
+from core.store.sqlite import SqliteStore
 from tests.builders import cronjob, daemonset, deployment, namespace, statefulset
 from tests.harness import MADRID, TEST_CONFIG, Harness, make_harness, make_service
 

@@ -16,6 +16,7 @@ import functools
 import json
 import os
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -98,6 +99,34 @@ def _tune(configuration: k8s.Configuration, settings: ClusterSettings) -> None:
     configuration.client_go_retries = False
     current = configuration.connection_pool_maxsize or 0
     configuration.connection_pool_maxsize = max(current, settings.concurrency)
+    _throttle_token_refresh(configuration)
+
+
+TOKEN_REFRESH_INTERVAL = 10.0
+
+
+def _throttle_token_refresh(configuration: k8s.Configuration) -> None:
+    """The kubeconfig loader installs a hook that runs before *every* request: it re-applies the
+    whole kubeconfig (scanning os.environ for proxies; 5% of client CPU in the bench, far more in a
+    pod with many service variables) and re-runs an exec plugin (EKS `get-token`) near expiry with
+    no lock, so C threads could run it at once. Run it at most every few seconds, one thread at a
+    time; the loader already renews tokens minutes before they expire."""
+    hook = configuration.refresh_api_key_hook
+    if hook is None:
+        return
+    lock = threading.Lock()
+    last_run = [float("-inf")]
+
+    def refresh(conf: k8s.Configuration) -> None:
+        if time.monotonic() - last_run[0] < TOKEN_REFRESH_INTERVAL:
+            return
+        with lock:
+            if time.monotonic() - last_run[0] < TOKEN_REFRESH_INTERVAL:
+                return
+            hook(conf)
+            last_run[0] = time.monotonic()
+
+    configuration.refresh_api_key_hook = refresh
 
 
 def _server_message(exc: ApiException) -> str:
