@@ -476,9 +476,31 @@ def test_token_refresh_hook_runs_at_most_once_per_interval() -> None:
     from core.cluster import kube
 
     calls: list[object] = []
+
+    def loader_hook(conf: k8s.Configuration) -> None:  # like kube_config's: re-installs itself
+        calls.append(conf)
+        conf.refresh_api_key_hook = loader_hook
+
     configuration = k8s.Configuration()
-    configuration.refresh_api_key_hook = calls.append
+    configuration.refresh_api_key_hook = loader_hook
     kube._throttle_token_refresh(configuration)
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda _: configuration.refresh_api_key_hook(configuration), range(200)))
     assert calls == [configuration]
+
+
+def test_requests_through_the_real_loader_refresh_the_token_once(
+    fake: FakeKube, cluster: KubeCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubernetes.config import kube_config
+
+    applied: list[object] = []
+    real_set_config = kube_config.KubeConfigLoader._set_config
+    monkeypatch.setattr(
+        kube_config.KubeConfigLoader,
+        "_set_config",
+        lambda self, conf: applied.append(conf) or real_set_config(self, conf),
+    )
+    for _ in range(30):
+        cluster.get_workload(WEB)
+    assert len(applied) <= 1

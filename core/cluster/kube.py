@@ -124,6 +124,7 @@ def _throttle_token_refresh(configuration: k8s.Configuration) -> None:
             if time.monotonic() - last_run[0] < TOKEN_REFRESH_INTERVAL:
                 return
             hook(conf)
+            conf.refresh_api_key_hook = refresh  # the loader's hook re-installs itself
             last_run[0] = time.monotonic()
 
     configuration.refresh_api_key_hook = refresh
