@@ -13,12 +13,14 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bot import cli_activation
+from core.activation import ActivationService, Housekeeping
 from core.clock import Clock, parse_instant
 from core.config import Config, load_config
 from core.errors import ConfigError, NamespaceCtlError, RefusedError
 from core.models import ActivityRecord, OperationResult, OutcomeStatus
-from core.service import NamespaceService, StatusReport
-from core.wiring import build_service
+from core.service import StatusReport
+from core.wiring import build_activation
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -58,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("namespace", nargs="?", metavar="NS")
     history.add_argument("--limit", type=_positive_int, help="at most this many records")
     history.add_argument("--json", action="store_true", help="records with the seed's names")
+    cli_activation.add_commands(commands)
     return parser
 
 
@@ -78,8 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config or os.environ.get("NSCTL_CONFIG"))
         clock = _clock(args.now, config)
         # The command's instant: `--now` exactly, so its records carry that timestamp.
-        args.at = clock.now()
-        service = build_service(config, clock)
+        args.instant = clock.now()
+        ctl = build_activation(config, clock)
     except (ConfigError, UsageError) as exc:
         print(f"namespace-ctl: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -87,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"namespace-ctl: {exc}", file=sys.stderr)
         return EXIT_FAILED
     try:
-        return COMMANDS[args.command](service, args, config)
+        return COMMANDS[args.command](ctl, args, config)
     except BrokenPipeError:  # `| head`: the reader left; not an error of ours
         sys.stderr.close()
         return EXIT_OK
@@ -98,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"namespace-ctl: {exc}", file=sys.stderr)
         return EXIT_FAILED
     finally:
-        service.store.close()
+        ctl.store.close()
 
 
 def _clock(now: str | None, config: Config) -> Clock:
@@ -113,21 +116,27 @@ def _clock(now: str | None, config: Config) -> Clock:
 # ---- commands ------------------------------------------------------------------------------
 
 
-def cmd_status(service: NamespaceService, args: argparse.Namespace, config: Config) -> int:
-    report = service.status(at=args.at)
+def cmd_status(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
+    report = ctl.namespaces.status(at=args.instant)
+    slots = ctl.slots()
     if args.json:
-        _print_json(report.model_dump(mode="json"))
+        _print_json(
+            report.model_dump(mode="json") | {"activations": [s.model_dump() for s in slots]}
+        )
     else:
         print(render_status(report, config))
+        print("\nawake by activation:\n" + cli_activation.render_slots(slots, config))
     return EXIT_OK
 
 
-def cmd_operation(service: NamespaceService, args: argparse.Namespace, config: Config) -> int:
+def cmd_operation(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
     if args.command == "reconcile":
-        result = service.reconcile(dry_run=args.dry_run, at=args.at)
+        chores, result = ctl.reconcile(dry_run=args.dry_run, at=args.instant)
+        _print_chores(chores, config)
     else:
+        service = ctl.namespaces
         run = service.shutdown if args.command == "shutdown" else service.startup
-        result = run(args.namespaces, dry_run=args.dry_run, at=args.at)
+        result = run(args.namespaces, dry_run=args.dry_run, at=args.instant)
     if args.json:
         _print_json(result.model_dump(mode="json") | {"ok": result.ok})
     else:
@@ -139,8 +148,21 @@ def cmd_operation(service: NamespaceService, args: argparse.Namespace, config: C
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-def cmd_history(service: NamespaceService, args: argparse.Namespace, config: Config) -> int:
-    records = service.history(args.namespace, args.limit)
+def _print_chores(chores: Housekeeping, config: Config) -> None:
+    for slot in chores.ended:
+        print(f"window ended: {slot.namespace} ({slot.user_id}, {slot.cost_center})")
+    for request in chores.expired:
+        print(f"request expired: {request.request_id} ({request.namespace})")
+    for opened in chores.started:
+        print("booking started: " + cli_activation.render_opened(opened, config))
+    for booking, why in chores.refused_bookings:
+        print(f"booking {booking.request_id} ({booking.namespace}) not started: {why}")
+    for slot in chores.repaired:
+        print(f"repaired a half-opened window: {slot.namespace}")
+
+
+def cmd_history(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
+    records = ctl.namespaces.history(args.namespace, args.limit)
     if args.json:
         _print_json([record.seed_dict() for record in records])
     else:
@@ -148,12 +170,13 @@ def cmd_history(service: NamespaceService, args: argparse.Namespace, config: Con
     return EXIT_OK
 
 
-COMMANDS: dict[str, Callable[[NamespaceService, argparse.Namespace, Config], int]] = {
+COMMANDS: dict[str, Callable[[ActivationService, argparse.Namespace, Config], int]] = {
     "status": cmd_status,
     "shutdown": cmd_operation,
     "startup": cmd_operation,
     "reconcile": cmd_operation,
     "history": cmd_history,
+    **cli_activation.COMMANDS,
 }
 
 

@@ -147,3 +147,78 @@ class OperationResult(BaseModel):
 
     def failed_workloads(self) -> list[WorkloadOutcome]:
         return [o for ns in self.namespaces for o in ns.failed]
+
+
+# ---- after-hours activation -----------------------------------------------------------------
+
+
+class CostCenterPermission(BaseModel):
+    """A row of the seed's `cost_center_permissions` table."""
+
+    cost_center: str
+    is_authorized: bool = True
+    # None: the global cap (`limits.max_active_namespaces`) applies.
+    max_concurrent_namespaces: int | None = None
+    authorized_namespaces: list[str] = Field(default_factory=list)  # names or fnmatch globs
+    created_at: int = 0
+    updated_at: int = 0
+
+
+class SlotState(StrEnum):
+    CLAIMED = "claimed"  # a cap slot is held; the namespace may not be awake yet
+    LIVE = "live"  # awake, its `manual_activation` record open
+
+
+class ActivationSlot(BaseModel):
+    """One namespace awake (or being woken) by activation: what the caps count.
+
+    Claimed atomically against both caps; released when the window ends. `record_start` is the
+    `timestamp_start` of its `manual_activation` record (set when the slot goes live).
+    """
+
+    namespace: str
+    cost_center: str
+    user_id: str
+    request_id: str = ""
+    claimed_at: int
+    ends_at: int
+    state: SlotState = SlotState.CLAIMED
+    record_start: int | None = None
+
+
+class ClaimOutcome(StrEnum):
+    CLAIMED = "claimed"
+    ALREADY_ACTIVE = "already active"
+    GLOBAL_LIMIT = "global limit"
+    COST_CENTER_LIMIT = "cost center limit"
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class ActivationRequest(BaseModel):
+    """A request to wake a namespace after hours, now or (a booking) from `starts_at`."""
+
+    request_id: str
+    namespace: str
+    cost_center: str
+    requester: str
+    reason: str
+    duration_minutes: int
+    created_at: int
+    expires_at: int  # a pending request past this is expired
+    status: RequestStatus = RequestStatus.PENDING
+    starts_at: int | None = None  # None: as soon as approved; else a booking
+    decided_by: str = ""
+    decided_at: int | None = None
+    decision_reason: str = ""
+    started_at: int | None = None  # when its window was opened (bookings: by the reconcile pass)
+
+    @property
+    def is_booking(self) -> bool:
+        return self.starts_at is not None

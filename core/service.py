@@ -27,6 +27,7 @@ from core.models import (
     OperationType,
     OutcomeStatus,
     RecordStatus,
+    WorkloadOutcome,
 )
 from core.scaling.converge import Item, converge
 from core.scaling.registry import strategy_for
@@ -125,6 +126,25 @@ class NamespaceService:
     ) -> list[ActivityRecord]:
         return self.store.history(namespace, limit)
 
+    # ---- for the activation use cases ------------------------------------------------------
+
+    def namespace_view(self, name: str) -> NamespaceView | None:
+        return self._inventory().namespaces.get(name)
+
+    def wake_namespace(self, view: NamespaceView) -> list[WorkloadOutcome]:
+        """Wake one namespace's sleeping workloads without touching its shutdown interval (an
+        activation nests inside the night)."""
+        return converge(self.cluster, view.sleeping_workloads(), Action.WAKE)
+
+    def follow_schedule(self, view: NamespaceView, at: datetime) -> OperationResult:
+        """Put one namespace where the schedule wants it now (after its window ended)."""
+        result = OperationResult(operation="reconcile", at=epoch(at))
+        if self.calendar.desired_state(view.name, at) is DesiredState.ASLEEP:
+            self._sleep([view], at, False, result)
+        else:
+            self._wake([view], at, False, result)
+        return result
+
     # ---- sleep and wake --------------------------------------------------------------------
 
     def _sleep(
@@ -215,7 +235,8 @@ class NamespaceService:
         return {r.namespace_name: r for r in self.store.open_records(OperationType.AUTO_SHUTDOWN)}
 
     def _live_windows(self) -> set[str]:
-        return {r.namespace_name for r in self.store.open_records(OperationType.MANUAL_ACTIVATION)}
+        """Namespaces held awake by an activation (claimed or live): never put to sleep."""
+        return {slot.namespace for slot in self.store.list_slots()}
 
     def _select(self, inventory: Inventory, names: Sequence[str]) -> list[NamespaceView]:
         """The managed namespaces, or exactly the named ones (all checked before any change)."""

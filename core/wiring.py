@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.activation import ActivationService
 from core.calendar import BusinessCalendar
 from core.clock import Clock
 from core.cluster.base import Cluster
@@ -36,3 +37,13 @@ def build_service(config: Config, clock: Clock, cluster: Cluster | None = None) 
         exclusions=Exclusions.build(config.exclude_namespaces, own_namespace()),
         clock=clock,
     )
+
+
+def build_activation(
+    config: Config, clock: Clock, cluster: Cluster | None = None
+) -> ActivationService:
+    """Every use case: the schedule's and the activations'; cost centers seeded from the config
+    (rows already in the store are kept: an admin's change outlives a restart)."""
+    activation = ActivationService(namespaces=build_service(config, clock, cluster), config=config)
+    activation.seed_cost_centers(clock.now())
+    return activation

@@ -19,3 +19,6 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     """The kubernetes client honours proxy variables, even for 127.0.0.1: tests never use one."""
     for var in PROXY_VARIABLES:
         monkeypatch.delenv(var, raising=False)
+
+
+pytest_plugins = ["tests.store_fixtures"]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from core.activation import ActivationService
 from core.calendar import BusinessCalendar
 from core.clock import FrozenClock
 from core.cluster.base import Cluster
@@ -16,6 +17,7 @@ from core.config import Config
 from core.inventory import Exclusions
 from core.models import WorkloadKind
 from core.service import NamespaceService
+from core.store.base import Store
 from core.store.sqlite import SqliteStore
 from tests.builders import Obj, our_annotations, spec_state, write_manifests
 
@@ -25,6 +27,16 @@ TEST_CONFIG: dict[str, Any] = {
     "timezone": "Europe/Madrid",
     "holidays": {"country": "ES"},
     "exclude_namespaces": ["monitoring"],
+    "cost_centers": [
+        {
+            "cost_center": "CC-PAY",
+            "max_concurrent_namespaces": 2,
+            "authorized_namespaces": ["pay*"],
+        },
+        {"cost_center": "CC-ALL", "authorized_namespaces": ["*"]},
+        {"cost_center": "CC-OFF", "is_authorized": False, "authorized_namespaces": ["*"]},
+    ],
+    "slack": {"admins": ["admin"], "approvers": {"CC-PAY": ["lead"], "CC-ALL": ["lead", "boss"]}},
 }
 
 Key = tuple[str, str, str]
@@ -37,10 +49,11 @@ def madrid(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> d
 @dataclass
 class Harness:
     cluster: Cluster
-    store: SqliteStore
+    store: Store
     service: NamespaceService
     clock: FrozenClock
     config: Config
+    activation: ActivationService
 
     def state(self) -> dict[Key, tuple[Any, dict[str, str]]]:
         """Every workload's sleep-relevant spec and our annotations."""
@@ -63,7 +76,7 @@ def cluster_state(cluster: Cluster) -> dict[Key, tuple[Any, dict[str, str]]]:
 
 
 def make_service(
-    cluster: Cluster, store: SqliteStore, clock: FrozenClock, config: Config
+    cluster: Cluster, store: Store, clock: FrozenClock, config: Config
 ) -> NamespaceService:
     return NamespaceService(
         cluster=cluster,
@@ -79,12 +92,16 @@ def make_harness(
     objects: list[Obj],
     at: datetime | None = None,
     cluster: Cluster | None = None,
+    store: Store | None = None,
     **config: Any,
 ) -> Harness:
     cfg = Config.model_validate(TEST_CONFIG | config)
     if cluster is None:
         manifests = write_manifests(tmp_path / "cluster.yaml", objects)
         cluster = SimulatedCluster.from_manifests([str(manifests)])
-    store = SqliteStore(str(tmp_path / "audit.db"))
+    store = store or SqliteStore(str(tmp_path / "audit.db"))
     clock = FrozenClock(at or madrid(2026, 12, 1, 12))
-    return Harness(cluster, store, make_service(cluster, store, clock, cfg), clock, cfg)
+    service = make_service(cluster, store, clock, cfg)
+    activation = ActivationService(namespaces=service, config=cfg)
+    activation.seed_cost_centers(clock.now())
+    return Harness(cluster, store, service, clock, cfg, activation)

@@ -15,11 +15,20 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
-from core.models import ActivityRecord, OperationType, RecordStatus, WorkloadSnapshot
+from core.models import (
+    ActivationRequest,
+    ActivationSlot,
+    ActivityRecord,
+    CostCenterPermission,
+    OperationType,
+    RecordStatus,
+    RequestStatus,
+    WorkloadSnapshot,
+)
 from core.store.base import Store
 from core.store.dynamo import DynamoStore
 from core.store.sqlite import SqliteStore
@@ -29,6 +38,7 @@ TABLE_PREFIX = "test_"
 BACKENDS = ("sqlite", "dynamodb")
 
 StoreFactory = Callable[[], Store]
+T = TypeVar("T")
 
 # One lock for the whole process: moto's backends are process-global too.
 MOTO_LOCK = threading.Lock()
@@ -172,3 +182,111 @@ def sqlite_writer(
         results.put((worker, added, closed, ""))
     except Exception as exc:  # reported to the parent, which fails the test
         results.put((worker, 0, 0, f"{type(exc).__name__}: {exc}"))
+
+
+# ---- after-hours activation ----------------------------------------------------------------------
+
+
+def make_slot(
+    namespace: str = "payments",
+    cost_center: str = "cc-a",
+    claimed_at: int = 1_000,
+    **fields: Any,
+) -> ActivationSlot:
+    values: dict[str, Any] = {"user_id": "U1", "ends_at": claimed_at + 7_200, **fields}
+    return ActivationSlot(
+        namespace=namespace, cost_center=cost_center, claimed_at=claimed_at, **values
+    )
+
+
+def make_request(
+    request_id: str = "req-1",
+    created_at: int = 1_000,
+    status: RequestStatus = RequestStatus.PENDING,
+    **fields: Any,
+) -> ActivationRequest:
+    values: dict[str, Any] = {
+        "namespace": "payments",
+        "cost_center": "cc-a",
+        "requester": "U1",
+        "reason": "release tonight",
+        "duration_minutes": 120,
+        "expires_at": created_at + 1_800,
+        **fields,
+    }
+    return ActivationRequest(request_id=request_id, created_at=created_at, status=status, **values)
+
+
+def make_permission(cost_center: str = "cc-a", **fields: Any) -> CostCenterPermission:
+    values: dict[str, Any] = {
+        "authorized_namespaces": ["payments", "team-*"],
+        "created_at": 100,
+        "updated_at": 100,
+        **fields,
+    }
+    return CostCenterPermission(cost_center=cost_center, **values)
+
+
+def race(threads: int, action: Callable[[int], T]) -> list[T]:
+    """Run `action(i)` in `threads` threads released at the same moment; return the results."""
+    barrier = threading.Barrier(threads)
+    results: list[Any] = [None] * threads
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[i] = action(i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert not errors, errors
+    return results
+
+
+def sqlite_claimer(
+    path: str,
+    worker: int,
+    trials: int,
+    claims: int,
+    caps: tuple[int, int],
+    barrier: Any,
+    results: Any,
+) -> None:
+    """Runs in a separate (spawned) process. For each trial: wait for every process, claim
+    `claims` namespaces of its own (cost centers cc-0 and cc-1 in turn) against `caps` (global,
+    per cost center), wait again; worker 0 then lists the slots and releases them all, and every
+    process waits for that before the next trial. Puts (worker, trial, [(cost center, outcome)],
+    [(namespace, cost center)] seen by worker 0 or None, error) on `results`."""
+    store: SqliteStore | None = None
+    try:
+        store = SqliteStore(path)
+        for trial in range(trials):
+            barrier.wait(timeout=60)
+            outcomes: list[tuple[str, str]] = []
+            for i in range(claims):
+                cost_center = f"cc-{(worker + i) % 2}"
+                slot = make_slot(
+                    f"t{trial}-w{worker}-{i}", cost_center, 10_000 + trial, user_id=f"U{worker}"
+                )
+                outcomes.append((cost_center, store.claim_slot(slot, *caps).value))
+            barrier.wait(timeout=60)
+            seen: list[tuple[str, str]] | None = None
+            if worker == 0:
+                slots = store.list_slots()
+                seen = [(s.namespace, s.cost_center) for s in slots]
+                for each in slots:
+                    assert store.release_slot(each.namespace, each.claimed_at)
+            results.put((worker, trial, outcomes, seen, ""))
+            barrier.wait(timeout=60)  # the next trial starts with no slot
+    except Exception as exc:  # reported to the parent, which fails the test
+        barrier.abort()  # do not leave the other processes waiting
+        results.put((worker, -1, [], None, f"{type(exc).__name__}: {exc}"))
+    finally:
+        if store is not None:
+            store.close()

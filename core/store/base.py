@@ -7,9 +7,20 @@ whose key exists changes nothing. Closing sets `timestamp_end` and
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Protocol
 
-from core.models import ActivityRecord, OperationType, RecordStatus
+from core.models import (
+    ActivationRequest,
+    ActivationSlot,
+    ActivityRecord,
+    ClaimOutcome,
+    CostCenterPermission,
+    OperationType,
+    RecordStatus,
+    RequestStatus,
+    SlotState,
+)
 
 
 class Store(Protocol):
@@ -48,6 +59,92 @@ class Store(Protocol):
         self, namespace: str | None = None, limit: int | None = None
     ) -> list[ActivityRecord]:
         """Every record (of one namespace, or all), newest first."""
+        ...
+
+    # ---- cost-center permissions (the seed's `cost_center_permissions`) ------------------------
+
+    def get_cost_center(self, cost_center: str) -> CostCenterPermission | None: ...
+
+    def list_cost_centers(self) -> list[CostCenterPermission]:
+        """Every cost center, sorted by name."""
+        ...
+
+    def put_cost_center(self, permission: CostCenterPermission) -> None:
+        """Insert or replace; an existing row keeps its `created_at`."""
+        ...
+
+    def seed_cost_centers(self, permissions: Collection[CostCenterPermission]) -> int:
+        """Insert the rows whose cost center is missing (never overwrite an admin's change).
+        Return how many were inserted."""
+        ...
+
+    # ---- activation slots: what the caps count ---------------------------------------------
+
+    def claim_slot(
+        self, slot: ActivationSlot, global_cap: int, cost_center_cap: int
+    ) -> ClaimOutcome:
+        """One atomic step: refuse ALREADY_ACTIVE if the namespace holds a slot, GLOBAL_LIMIT if
+        `global_cap` slots exist, COST_CENTER_LIMIT if `cost_center_cap` slots of
+        `slot.cost_center` exist (checked in that order); else insert `slot`, CLAIMED.
+        Racing callers (threads, processes) can never exceed a cap."""
+        ...
+
+    def get_slot(self, namespace: str) -> ActivationSlot | None: ...
+
+    def list_slots(self) -> list[ActivationSlot]:
+        """Every slot, sorted by namespace."""
+        ...
+
+    def update_slot(
+        self,
+        namespace: str,
+        claimed_at: int,
+        *,
+        ends_at: int | None = None,
+        state: SlotState | None = None,
+        record_start: int | None = None,
+    ) -> bool:
+        """Change the given fields of the slot claimed at `claimed_at` (conditional: False if
+        that slot is gone or was replaced)."""
+        ...
+
+    def release_slot(self, namespace: str, claimed_at: int) -> bool:
+        """Free the slot claimed at `claimed_at` (conditional, atomic with the cap counts).
+        True if this call released it."""
+        ...
+
+    # ---- activation requests (approvals and bookings) ---------------------------------------
+
+    def add_request(self, request: ActivationRequest) -> None:
+        """Insert a new request (its id is unique; an existing id raises StoreError)."""
+        ...
+
+    def get_request(self, request_id: str) -> ActivationRequest | None: ...
+
+    def list_requests(
+        self, statuses: Collection[RequestStatus] | None = None
+    ) -> list[ActivationRequest]:
+        """Requests with one of `statuses` (all when None), newest `created_at` first; served
+        by an index on status, not a scan."""
+        ...
+
+    def decide_request(
+        self,
+        request_id: str,
+        expected: RequestStatus,
+        new: RequestStatus,
+        *,
+        by: str,
+        at: int,
+        reason: str = "",
+    ) -> ActivationRequest | None:
+        """Conditional: only if the stored status is `expected`, set status `new`,
+        `decided_by`, `decided_at`, `decision_reason`. Return the updated request, or None when
+        the condition failed (the first decision wins; read the request to learn who)."""
+        ...
+
+    def mark_request_started(self, request_id: str, at: int) -> bool:
+        """Set `started_at` once (conditional on it being unset). True if this call set it."""
         ...
 
     def close(self) -> None: ...

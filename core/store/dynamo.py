@@ -10,18 +10,41 @@ Tables (created when missing, on-demand billing), all named `{table_prefix}` + t
   The sparse GSI `open_records` (HASH `open_type` = the operation type, RANGE `sk`) holds only
   open records: `open_type` is written with an open record and removed when it is closed, so
   `open_records()` is a Query, never a Scan.
-- `cost_center_permissions` (HASH `cost_center`) and `system_metrics` (HASH `metric_name`,
-  RANGE `period`): created now, used by later features.
+- `cost_center_permissions`: HASH `cost_center` (S), the seed's attributes: `is_authorized`
+  (BOOL), `max_concurrent_namespaces` (N, absent when the global cap applies),
+  `authorized_namespaces` (L of S), `created_at` and `updated_at` (N).
+- `system_metrics` (HASH `metric_name`, RANGE `period`): created now, used by later features.
+- `activation_slots`: HASH `namespace` (S). Two kinds of item:
+  * a slot per namespace awake (or being woken) by activation: `namespace`, `cost_center`,
+    `user_id`, `request_id`, `claimed_at`, `ends_at`, `state`, `record_start` (absent until set);
+  * counters: `namespace` = `#count#global` and `#count#cc#<cost center>`, attribute `active`
+    (N), the number of slots held (all, and of that cost center). `#` cannot start a Kubernetes
+    namespace name, so counters never collide with slots; `list_slots` skips them.
+  `claim_slot` is ONE TransactWriteItems: Put the slot if `attribute_not_exists(namespace)`,
+  increment the global counter if below the global cap, increment the cost center's counter if
+  below its cap. DynamoDB applies all three or none, so racing claims (any number of processes
+  and hosts) can never exceed a cap; the cancellation reasons say which condition failed.
+  `release_slot` is one transaction too: Delete the slot (conditional on its `claimed_at`) and
+  decrement both counters. Counters only change inside those transactions, so they always equal
+  the number of slot items.
+- `activation_requests`: HASH `request_id` (S), every `ActivationRequest` field (absent when
+  None); GSI `by_status` (HASH `status` S, RANGE `created_at` N, all attributes projected), so
+  `list_requests(statuses)` is one Query per status, never a Scan. The index is eventually
+  consistent in real DynamoDB: a request written a moment ago may show late or under its old
+  status; every decision is still a conditional write on the table itself.
 
-Writes are conditional (PutItem `attribute_not_exists`, UpdateItem on "still open"), which
-DynamoDB serializes per item, so racing writers cannot add a record twice or close it twice.
+Writes are conditional (PutItem `attribute_not_exists`, UpdateItem on "still open", "still
+pending", "still the slot claimed at"), which DynamoDB serializes per item, so racing writers
+cannot add a record twice, close it twice, or decide a request twice.
 Numbers come back as `Decimal` and are converted to int/float; floats are written through their
 shortest `repr`, so they round-trip exactly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import random
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -31,11 +54,28 @@ from botocore import exceptions as botoexc
 from botocore.config import Config
 
 from core.errors import StoreError
-from core.models import ActivityRecord, OperationType, RecordStatus, WorkloadSnapshot
+from core.models import (
+    ActivationRequest,
+    ActivationSlot,
+    ActivityRecord,
+    ClaimOutcome,
+    CostCenterPermission,
+    OperationType,
+    RecordStatus,
+    RequestStatus,
+    SlotState,
+    WorkloadSnapshot,
+)
 
 ACTIVITY_TABLE = "namespace_activity_logs"
 COST_CENTER_TABLE = "cost_center_permissions"
 METRICS_TABLE = "system_metrics"
+SLOTS_TABLE = "activation_slots"
+REQUESTS_TABLE = "activation_requests"
+STATUS_INDEX = "by_status"
+COUNTER_PREFIX = "#count#"
+GLOBAL_COUNTER = f"{COUNTER_PREFIX}global"
+COUNTER_ATTR = "active"
 OPEN_INDEX = "open_records"
 OPEN_ATTR = "open_type"
 SORT_KEY = "sk"
@@ -63,6 +103,12 @@ _AUTH = {
 }
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _CLOSE_ATTEMPTS = 10
+_TRANSACTION_CANCELED = "TransactionCanceledException"
+# A write that met another transaction on the same item was not applied: try it again.
+_TRANSACTION_CONFLICT = "TransactionConflictException"
+# Cancellation reasons that mean "not applied, try again" (not a failed condition).
+_RETRYABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+_TRANSACTION_ATTEMPTS = 10
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -76,6 +122,20 @@ class _ConditionFailed(Exception):
         self.has_item = "Item" in response
         raw = response.get("Item")
         self.item: dict[str, Any] | None = _from_attrs(raw) if raw else None
+
+
+class _Cancelled(Exception):
+    """A transaction was cancelled because of a failed condition; `failed` is the index of the
+    first item (in request order) whose condition failed."""
+
+    def __init__(self, failed: int) -> None:
+        super().__init__(f"transaction cancelled: condition of item {failed} failed")
+        self.failed = failed
+
+
+def cost_center_counter(cost_center: str) -> str:
+    """The key of the counter item holding the number of slots of `cost_center`."""
+    return f"{COUNTER_PREFIX}cc#{cost_center}"
 
 
 def sort_key(timestamp_start: int, operation_type: OperationType) -> str:
@@ -105,6 +165,8 @@ class DynamoStore:
         self.activity_table = f"{table_prefix}{ACTIVITY_TABLE}"
         self.cost_center_table = f"{table_prefix}{COST_CENTER_TABLE}"
         self.metrics_table = f"{table_prefix}{METRICS_TABLE}"
+        self.slots_table = f"{table_prefix}{SLOTS_TABLE}"
+        self.requests_table = f"{table_prefix}{REQUESTS_TABLE}"
         if client is None:
             try:
                 client = boto3.session.Session().client(
@@ -281,6 +343,280 @@ class DynamoStore:
         records.sort(key=_order_key, reverse=True)
         return records[:limit]
 
+    # ---- cost-center permissions -------------------------------------------------------------
+
+    def get_cost_center(self, cost_center: str) -> CostCenterPermission | None:
+        item = self._get("read a cost center", self.cost_center_table, {"cost_center": cost_center})
+        return _to_cost_center(item) if item is not None else None
+
+    def list_cost_centers(self) -> list[CostCenterPermission]:
+        items = self._scan("list cost centers", self.cost_center_table)
+        return sorted((_to_cost_center(i) for i in items), key=lambda p: p.cost_center)
+
+    def put_cost_center(self, permission: CostCenterPermission) -> None:
+        # An UpdateItem, not a PutItem: `created_at` is kept when the row exists.
+        names = {
+            "#auth": "is_authorized",
+            "#list": "authorized_namespaces",
+            "#created": "created_at",
+            "#updated": "updated_at",
+            "#max": "max_concurrent_namespaces",
+        }
+        values: dict[str, Any] = {
+            ":auth": permission.is_authorized,
+            ":list": list(permission.authorized_namespaces),
+            ":created": permission.created_at,
+            ":updated": permission.updated_at,
+        }
+        expression = (
+            "SET #auth = :auth, #list = :list, #updated = :updated, "
+            "#created = if_not_exists(#created, :created)"
+        )
+        if permission.max_concurrent_namespaces is None:
+            expression += " REMOVE #max"
+        else:
+            expression = expression.replace("SET ", "SET #max = :max, ", 1)
+            values[":max"] = permission.max_concurrent_namespaces
+        self._call(
+            "write a cost center",
+            self._client.update_item,
+            TableName=self.cost_center_table,
+            Key=_to_attrs({"cost_center": permission.cost_center}),
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=_to_attrs(values),
+        )
+
+    def seed_cost_centers(self, permissions: Collection[CostCenterPermission]) -> int:
+        inserted = 0
+        for permission in permissions:
+            try:
+                self._call(
+                    "seed a cost center",
+                    self._client.put_item,
+                    TableName=self.cost_center_table,
+                    Item=_to_attrs(_cost_center_item(permission)),
+                    ConditionExpression="attribute_not_exists(#cc)",
+                    ExpressionAttributeNames={"#cc": "cost_center"},
+                )
+            except _ConditionFailed:
+                continue  # an existing row (perhaps changed by an admin) is never overwritten
+            inserted += 1
+        return inserted
+
+    # ---- activation slots --------------------------------------------------------------------
+
+    def claim_slot(
+        self, slot: ActivationSlot, global_cap: int, cost_center_cap: int
+    ) -> ClaimOutcome:
+        _check_slot_name(slot.namespace)
+        items = [
+            {
+                "Put": {
+                    "TableName": self.slots_table,
+                    "Item": _to_attrs(_slot_item(slot)),
+                    "ConditionExpression": "attribute_not_exists(#ns)",
+                    "ExpressionAttributeNames": {"#ns": "namespace"},
+                }
+            },
+            self._increment(GLOBAL_COUNTER, global_cap),
+            self._increment(cost_center_counter(slot.cost_center), cost_center_cap),
+        ]
+        try:
+            self._transact("claim an activation slot", items)
+        except _Cancelled as cancelled:
+            # Reasons come in request order: the first failed condition decides, which gives
+            # the same precedence as the SQLite store (already active, global, cost center).
+            return (
+                ClaimOutcome.ALREADY_ACTIVE,
+                ClaimOutcome.GLOBAL_LIMIT,
+                ClaimOutcome.COST_CENTER_LIMIT,
+            )[cancelled.failed]
+        return ClaimOutcome.CLAIMED
+
+    def get_slot(self, namespace: str) -> ActivationSlot | None:
+        if namespace.startswith(COUNTER_PREFIX):
+            return None
+        item = self._get("read an activation slot", self.slots_table, {"namespace": namespace})
+        return _to_slot(item) if item is not None else None
+
+    def list_slots(self) -> list[ActivationSlot]:
+        # A Scan is right here: the table holds at most the global cap of slots plus counters.
+        items = self._scan("list activation slots", self.slots_table)
+        slots = [_to_slot(i) for i in items if not str(i["namespace"]).startswith(COUNTER_PREFIX)]
+        return sorted(slots, key=lambda s: s.namespace)
+
+    def update_slot(
+        self,
+        namespace: str,
+        claimed_at: int,
+        *,
+        ends_at: int | None = None,
+        state: SlotState | None = None,
+        record_start: int | None = None,
+    ) -> bool:
+        if namespace.startswith(COUNTER_PREFIX):
+            return False
+        changes: dict[str, Any] = {}
+        if ends_at is not None:
+            changes["ends_at"] = ends_at
+        if state is not None:
+            changes["state"] = SlotState(state).value
+        if record_start is not None:
+            changes["record_start"] = record_start
+        if not changes:  # nothing to change: report whether that slot is still there
+            slot = self.get_slot(namespace)
+            return slot is not None and slot.claimed_at == claimed_at
+        names = {f"#f{i}": name for i, name in enumerate(changes)}
+        values = {f":f{i}": value for i, value in enumerate(changes.values())}
+        try:
+            self._call(
+                "update an activation slot",
+                self._client.update_item,
+                TableName=self.slots_table,
+                Key=_to_attrs({"namespace": namespace}),
+                UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(changes))),
+                ConditionExpression="#claimed = :claimed",  # false when the slot is missing
+                ExpressionAttributeNames={**names, "#claimed": "claimed_at"},
+                ExpressionAttributeValues=_to_attrs({**values, ":claimed": claimed_at}),
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    def release_slot(self, namespace: str, claimed_at: int) -> bool:
+        slot = self.get_slot(namespace)
+        if slot is None or slot.claimed_at != claimed_at:
+            return False
+        # The Delete is conditioned on the slot read above (same claim time, same cost center),
+        # so the counters decremented are the ones its claim incremented.
+        items = [
+            {
+                "Delete": {
+                    "TableName": self.slots_table,
+                    "Key": _to_attrs({"namespace": namespace}),
+                    "ConditionExpression": "#claimed = :claimed AND #cc = :cc",
+                    "ExpressionAttributeNames": {"#claimed": "claimed_at", "#cc": "cost_center"},
+                    "ExpressionAttributeValues": _to_attrs(
+                        {":claimed": claimed_at, ":cc": slot.cost_center}
+                    ),
+                }
+            },
+            self._decrement(GLOBAL_COUNTER),
+            self._decrement(cost_center_counter(slot.cost_center)),
+        ]
+        try:
+            self._transact("release an activation slot", items)
+        except _Cancelled:
+            return False  # released (or replaced) by someone else meanwhile
+        return True
+
+    # ---- activation requests -----------------------------------------------------------------
+
+    def add_request(self, request: ActivationRequest) -> None:
+        try:
+            self._call(
+                "add an activation request",
+                self._client.put_item,
+                TableName=self.requests_table,
+                Item=_to_attrs(_request_item(request)),
+                ConditionExpression="attribute_not_exists(#id)",
+                ExpressionAttributeNames={"#id": "request_id"},
+            )
+        except _ConditionFailed:
+            raise StoreError(
+                f"DynamoDB table {self.requests_table}: activation request "
+                f"{request.request_id!r} already exists; request ids must be unique"
+            ) from None
+
+    def get_request(self, request_id: str) -> ActivationRequest | None:
+        item = self._get(
+            "read an activation request", self.requests_table, {"request_id": request_id}
+        )
+        return _to_request(item) if item is not None else None
+
+    def list_requests(
+        self, statuses: Collection[RequestStatus] | None = None
+    ) -> list[ActivationRequest]:
+        if statuses is None:
+            items = self._scan("list activation requests", self.requests_table)
+            found = [_to_request(i) for i in items]
+        else:
+            wanted = sorted({RequestStatus(s) for s in statuses})
+            by_id: dict[str, ActivationRequest] = {}
+            for status in wanted:
+                pages = self._pages(
+                    "list activation requests",
+                    self._client.query,
+                    TableName=self.requests_table,
+                    IndexName=STATUS_INDEX,
+                    KeyConditionExpression="#st = :st",
+                    ExpressionAttributeNames={"#st": "status"},
+                    ExpressionAttributeValues=_to_attrs({":st": status.value}),
+                    ScanIndexForward=False,
+                )
+                for page in pages:
+                    for raw in page["Items"]:
+                        request = _to_request(_from_attrs(raw))
+                        by_id.setdefault(request.request_id, request)
+            found = [r for r in by_id.values() if r.status in wanted]
+        return sorted(found, key=lambda r: (r.created_at, r.request_id), reverse=True)
+
+    def decide_request(
+        self,
+        request_id: str,
+        expected: RequestStatus,
+        new: RequestStatus,
+        *,
+        by: str,
+        at: int,
+        reason: str = "",
+    ) -> ActivationRequest | None:
+        try:
+            response = self._call(
+                "decide an activation request",
+                self._client.update_item,
+                TableName=self.requests_table,
+                Key=_to_attrs({"request_id": request_id}),
+                UpdateExpression="SET #st = :new, #by = :by, #at = :at, #why = :why",
+                ConditionExpression="#st = :expected",  # false when the request is missing
+                ExpressionAttributeNames={
+                    "#st": "status",
+                    "#by": "decided_by",
+                    "#at": "decided_at",
+                    "#why": "decision_reason",
+                },
+                ExpressionAttributeValues=_to_attrs(
+                    {
+                        ":new": RequestStatus(new).value,
+                        ":by": by,
+                        ":at": at,
+                        ":why": reason,
+                        ":expected": RequestStatus(expected).value,
+                    }
+                ),
+                ReturnValues="ALL_NEW",
+            )
+        except _ConditionFailed:
+            return None
+        return _to_request(_from_attrs(response["Attributes"]))
+
+    def mark_request_started(self, request_id: str, at: int) -> bool:
+        try:
+            self._call(
+                "mark an activation request started",
+                self._client.update_item,
+                TableName=self.requests_table,
+                Key=_to_attrs({"request_id": request_id}),
+                UpdateExpression="SET #started = :at",
+                ConditionExpression="attribute_exists(#id) AND attribute_not_exists(#started)",
+                ExpressionAttributeNames={"#id": "request_id", "#started": "started_at"},
+                ExpressionAttributeValues=_to_attrs({":at": at}),
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
     def close(self) -> None:
         closer = getattr(self._client, "close", None)
         if callable(closer):
@@ -310,6 +646,17 @@ class DynamoStore:
             self.metrics_table,
             keys=[("metric_name", "HASH"), ("period", "RANGE")],
             attributes={"metric_name": "S", "period": "S"},
+        )
+        self._ensure_table(
+            self.slots_table,
+            keys=[("namespace", "HASH")],
+            attributes={"namespace": "S"},
+        )
+        self._ensure_table(
+            self.requests_table,
+            keys=[("request_id", "HASH")],
+            attributes={"request_id": "S", "status": "S", "created_at": "N"},
+            indexes={STATUS_INDEX: [("status", "HASH"), ("created_at", "RANGE")]},
         )
 
     def _ensure_table(
@@ -419,16 +766,96 @@ class DynamoStore:
         raw = response.get("Item")
         return _from_attrs(raw) if raw else None
 
+    def _get(self, action: str, table: str, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        response = self._call(
+            action, self._client.get_item, TableName=table, Key=_to_attrs(key), ConsistentRead=True
+        )
+        raw = response.get("Item")
+        return _from_attrs(raw) if raw else None
+
+    def _scan(self, action: str, table: str) -> list[dict[str, Any]]:
+        pages = self._pages(action, self._client.scan, TableName=table, ConsistentRead=True)
+        return [_from_attrs(raw) for page in pages for raw in page["Items"]]
+
+    def _increment(self, counter: str, cap: int) -> dict[str, Any]:
+        """A transaction item: add 1 to `counter` if it is below `cap` (a missing counter is 0)."""
+        # A comparison with a missing attribute is false, so with a cap of 0 (or less) even a
+        # missing counter refuses.
+        condition = "attribute_not_exists(#n) OR #n < :cap" if cap > 0 else "#n < :cap"
+        return {
+            "Update": {
+                "TableName": self.slots_table,
+                "Key": _to_attrs({"namespace": counter}),
+                "UpdateExpression": "SET #n = if_not_exists(#n, :zero) + :one",
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#n": COUNTER_ATTR},
+                "ExpressionAttributeValues": _to_attrs({":zero": 0, ":one": 1, ":cap": cap}),
+            }
+        }
+
+    def _decrement(self, counter: str) -> dict[str, Any]:
+        """A transaction item: subtract 1 from `counter` (unconditional: the slot deleted in the
+        same transaction was counted in it)."""
+        return {
+            "Update": {
+                "TableName": self.slots_table,
+                "Key": _to_attrs({"namespace": counter}),
+                "UpdateExpression": "SET #n = if_not_exists(#n, :one) - :one",
+                "ExpressionAttributeNames": {"#n": COUNTER_ATTR},
+                "ExpressionAttributeValues": _to_attrs({":one": 1}),
+            }
+        }
+
+    def _transact(self, action: str, items: list[dict[str, Any]]) -> None:
+        """One TransactWriteItems. Raises `_Cancelled` when a condition failed; retries (with
+        jittered backoff) a cancellation for a conflict with another transaction or throttling,
+        which applied nothing."""
+        delay = 0.01
+        for attempt in range(_TRANSACTION_ATTEMPTS):
+            try:
+                self._client.transact_write_items(TransactItems=items)
+                return
+            except botoexc.ClientError as exc:
+                if _error_code(exc) != _TRANSACTION_CANCELED:
+                    raise self._error(action, exc) from exc
+                codes = [
+                    str(reason.get("Code") or "None")
+                    for reason in exc.response.get("CancellationReasons") or []
+                ]
+                first = next(((i, c) for i, c in enumerate(codes) if c != "None"), None)
+                if first is not None and first[1] == "ConditionalCheckFailed":
+                    raise _Cancelled(first[0]) from exc
+                if first is None or first[1] not in _RETRYABLE_REASONS:
+                    raise self._error(action, exc) from exc
+                if attempt + 1 == _TRANSACTION_ATTEMPTS:
+                    raise StoreError(
+                        f"DynamoDB: cannot {action}: the transaction kept conflicting with "
+                        f"others ({first[1]}) after {_TRANSACTION_ATTEMPTS} attempts; try again"
+                    ) from exc
+            except botoexc.BotoCoreError as exc:
+                raise self._error(action, exc) from exc
+            time.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, 0.5)
+
     def _call(self, action: str, method: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
-        try:
-            response: dict[str, Any] = method(**kwargs)
-        except botoexc.ClientError as exc:
-            if _error_code(exc) == _CONDITION_FAILED:
-                raise _ConditionFailed(exc.response) from exc
-            raise self._error(action, exc) from exc
-        except botoexc.BotoCoreError as exc:
-            raise self._error(action, exc) from exc
-        return response
+        delay = 0.01
+        for attempt in range(_TRANSACTION_ATTEMPTS):
+            try:
+                response: dict[str, Any] = method(**kwargs)
+            except botoexc.ClientError as exc:
+                code = _error_code(exc)
+                if code == _CONDITION_FAILED:
+                    raise _ConditionFailed(exc.response) from exc
+                if code != _TRANSACTION_CONFLICT or attempt + 1 == _TRANSACTION_ATTEMPTS:
+                    raise self._error(action, exc) from exc
+                # It met a transaction on the same item and was not applied: try again.
+                time.sleep(random.uniform(0, delay))
+                delay = min(delay * 2, 0.5)
+                continue
+            except botoexc.BotoCoreError as exc:
+                raise self._error(action, exc) from exc
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _pages(
         self, action: str, method: Callable[..., Any], **kwargs: Any
@@ -561,3 +988,57 @@ def _to_attrs(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _from_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _from_dynamo_value(_deserializer.deserialize(v)) for k, v in attrs.items()}
+
+
+def _check_slot_name(namespace: str) -> None:
+    if namespace.startswith(COUNTER_PREFIX) or not namespace:
+        raise ValueError(f"{namespace!r} cannot name an activation slot")
+
+
+def _cost_center_item(permission: CostCenterPermission) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "cost_center": permission.cost_center,
+        "is_authorized": permission.is_authorized,
+        "authorized_namespaces": list(permission.authorized_namespaces),
+        "created_at": permission.created_at,
+        "updated_at": permission.updated_at,
+    }
+    if permission.max_concurrent_namespaces is not None:
+        item["max_concurrent_namespaces"] = permission.max_concurrent_namespaces
+    return item
+
+
+def _to_cost_center(item: Mapping[str, Any]) -> CostCenterPermission:
+    return CostCenterPermission(
+        cost_center=item["cost_center"],
+        is_authorized=bool(item.get("is_authorized", True)),
+        max_concurrent_namespaces=item.get("max_concurrent_namespaces"),
+        authorized_namespaces=list(item.get("authorized_namespaces") or []),
+        created_at=item.get("created_at", 0),
+        updated_at=item.get("updated_at", 0),
+    )
+
+
+def _without_none(values: Mapping[str, Any]) -> dict[str, Any]:
+    """DynamoDB leaves optional attributes absent rather than NULL."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _slot_item(slot: ActivationSlot) -> dict[str, Any]:
+    return _without_none(slot.model_dump(mode="json"))
+
+
+def _to_slot(item: Mapping[str, Any]) -> ActivationSlot:
+    return ActivationSlot.model_validate(
+        {k: item[k] for k in ActivationSlot.model_fields if k in item}
+    )
+
+
+def _request_item(request: ActivationRequest) -> dict[str, Any]:
+    return _without_none(request.model_dump(mode="json"))
+
+
+def _to_request(item: Mapping[str, Any]) -> ActivationRequest:
+    return ActivationRequest.model_validate(
+        {k: item[k] for k in ActivationRequest.model_fields if k in item}
+    )

@@ -3,7 +3,22 @@
 Safe for several threads (one connection per thread) and several processes on the same file: the
 file is in WAL mode, every connection waits on a lock (`busy_timeout`) instead of failing, and
 every write runs in its own `BEGIN IMMEDIATE` transaction, so a conditional write (insert unless
-the key exists, close unless already closed) is atomic across processes. Nothing is ever deleted.
+the key exists, close unless already closed, claim unless a cap is reached) is atomic across
+processes. Activity records are never deleted; an activation slot is deleted when released.
+
+Tables:
+
+- `namespace_activity_logs`: the audit log (the seed's attribute names, plus `workloads` JSON);
+  primary key (namespace_name, timestamp_start, operation_type); a partial index on open records.
+- `cost_center_permissions`: the seed's table, primary key `cost_center`;
+  `authorized_namespaces` is a JSON list, `is_authorized` 0/1.
+- `system_metrics`: (metric_name, period) -> value.
+- `activation_slots` (schema version 2): one row per namespace awake (or being woken) by
+  activation, primary key `namespace`; what the caps count. `claim_slot` counts the rows (all,
+  and those of the cost center) and inserts in one `BEGIN IMMEDIATE` transaction, which holds the
+  file's write lock from the first read, so no other thread or process can claim in between.
+- `activation_requests` (schema version 2): approval requests and bookings, primary key
+  `request_id`, indexed on (status, created_at) for `list_requests`.
 
 The schema is versioned with `PRAGMA user_version`: `_MIGRATIONS[i]` takes the file from version
 `i` to `i + 1`, so later changes append a migration and existing files are upgraded in place.
@@ -16,17 +31,30 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from core.errors import StoreError
-from core.models import ActivityRecord, OperationType, RecordStatus, WorkloadSnapshot
+from core.models import (
+    ActivationRequest,
+    ActivationSlot,
+    ActivityRecord,
+    ClaimOutcome,
+    CostCenterPermission,
+    OperationType,
+    RecordStatus,
+    RequestStatus,
+    SlotState,
+    WorkloadSnapshot,
+)
 
 ACTIVITY_TABLE = "namespace_activity_logs"
 COST_CENTER_TABLE = "cost_center_permissions"
 METRICS_TABLE = "system_metrics"
+SLOTS_TABLE = "activation_slots"
+REQUESTS_TABLE = "activation_requests"
 BUSY_TIMEOUT_MS = 30_000
 
 _COLUMNS = (
@@ -44,6 +72,41 @@ _COLUMNS = (
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM {ACTIVITY_TABLE}"
 _KEY_WHERE = "namespace_name = ? AND timestamp_start = ? AND operation_type = ?"
 # One total order for both backends: oldest first is (start, namespace, operation) ascending.
+_CC_COLUMNS = (
+    "cost_center",
+    "is_authorized",
+    "max_concurrent_namespaces",
+    "authorized_namespaces",
+    "created_at",
+    "updated_at",
+)
+# Spelled out (not taken from the models): they must match the migrations, not a later model.
+_SLOT_COLUMNS = (
+    "namespace",
+    "cost_center",
+    "user_id",
+    "request_id",
+    "claimed_at",
+    "ends_at",
+    "state",
+    "record_start",
+)
+_REQUEST_COLUMNS = (
+    "request_id",
+    "namespace",
+    "cost_center",
+    "requester",
+    "reason",
+    "duration_minutes",
+    "created_at",
+    "expires_at",
+    "status",
+    "starts_at",
+    "decided_by",
+    "decided_at",
+    "decision_reason",
+    "started_at",
+)
 _OLDEST_FIRST = "timestamp_start ASC, namespace_name ASC, operation_type ASC"
 _NEWEST_FIRST = "timestamp_start DESC, namespace_name DESC, operation_type DESC"
 
@@ -84,6 +147,39 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             updated_at  INTEGER NOT NULL,
             PRIMARY KEY (metric_name, period)
         )""",
+    ),
+    # 2: after-hours activation: the slots the caps count, and the approval requests.
+    (
+        f"""CREATE TABLE IF NOT EXISTS {SLOTS_TABLE} (
+            namespace    TEXT    PRIMARY KEY NOT NULL,
+            cost_center  TEXT    NOT NULL,
+            user_id      TEXT    NOT NULL DEFAULT '',
+            request_id   TEXT    NOT NULL DEFAULT '',
+            claimed_at   INTEGER NOT NULL,
+            ends_at      INTEGER NOT NULL,
+            state        TEXT    NOT NULL,
+            record_start INTEGER
+        )""",
+        f"""CREATE INDEX IF NOT EXISTS idx_slots_cost_center
+            ON {SLOTS_TABLE} (cost_center)""",
+        f"""CREATE TABLE IF NOT EXISTS {REQUESTS_TABLE} (
+            request_id       TEXT    PRIMARY KEY NOT NULL,
+            namespace        TEXT    NOT NULL,
+            cost_center      TEXT    NOT NULL,
+            requester        TEXT    NOT NULL,
+            reason           TEXT    NOT NULL DEFAULT '',
+            duration_minutes INTEGER NOT NULL,
+            created_at       INTEGER NOT NULL,
+            expires_at       INTEGER NOT NULL,
+            status           TEXT    NOT NULL,
+            starts_at        INTEGER,
+            decided_by       TEXT    NOT NULL DEFAULT '',
+            decided_at       INTEGER,
+            decision_reason  TEXT    NOT NULL DEFAULT '',
+            started_at       INTEGER
+        )""",
+        f"""CREATE INDEX IF NOT EXISTS idx_requests_status
+            ON {REQUESTS_TABLE} (status, created_at)""",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -198,6 +294,207 @@ class SqliteStore:
             sql += " LIMIT ?"
             params = (*params, limit)
         return [_from_row(row) for row in self._read("read the history", sql, params)]
+
+    # ---- cost-center permissions -------------------------------------------------------------
+
+    def get_cost_center(self, cost_center: str) -> CostCenterPermission | None:
+        rows = self._read(
+            "read a cost center",
+            f"SELECT {', '.join(_CC_COLUMNS)} FROM {COST_CENTER_TABLE} WHERE cost_center = ?",
+            (cost_center,),
+        )
+        return _cost_center_from_row(rows[0]) if rows else None
+
+    def list_cost_centers(self) -> list[CostCenterPermission]:
+        rows = self._read(
+            "list cost centers",
+            f"SELECT {', '.join(_CC_COLUMNS)} FROM {COST_CENTER_TABLE} ORDER BY cost_center",
+            (),
+        )
+        return [_cost_center_from_row(row) for row in rows]
+
+    def put_cost_center(self, permission: CostCenterPermission) -> None:
+        updated = [c for c in _CC_COLUMNS if c not in ("cost_center", "created_at")]
+        sql = (
+            f"INSERT INTO {COST_CENTER_TABLE} ({', '.join(_CC_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in _CC_COLUMNS)}) "
+            "ON CONFLICT (cost_center) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in updated)
+        )
+        with self._write("write a cost center") as conn:
+            conn.execute(sql, _cost_center_to_row(permission))
+
+    def seed_cost_centers(self, permissions: Collection[CostCenterPermission]) -> int:
+        sql = (
+            f"INSERT INTO {COST_CENTER_TABLE} ({', '.join(_CC_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in _CC_COLUMNS)}) "
+            "ON CONFLICT (cost_center) DO NOTHING"
+        )
+        inserted = 0
+        with self._write("seed cost centers") as conn:
+            for permission in permissions:
+                inserted += conn.execute(sql, _cost_center_to_row(permission)).rowcount
+        return inserted
+
+    # ---- activation slots --------------------------------------------------------------------
+
+    def claim_slot(
+        self, slot: ActivationSlot, global_cap: int, cost_center_cap: int
+    ) -> ClaimOutcome:
+        # BEGIN IMMEDIATE takes the write lock before the first read: the checks and the insert
+        # are one step for every thread and process using the file.
+        with self._write("claim an activation slot") as conn:
+            held = conn.execute(
+                f"SELECT 1 FROM {SLOTS_TABLE} WHERE namespace = ?", (slot.namespace,)
+            ).fetchone()
+            if held is not None:
+                return ClaimOutcome.ALREADY_ACTIVE
+            (total,) = conn.execute(f"SELECT count(*) FROM {SLOTS_TABLE}").fetchone()
+            if total >= global_cap:
+                return ClaimOutcome.GLOBAL_LIMIT
+            (of_center,) = conn.execute(
+                f"SELECT count(*) FROM {SLOTS_TABLE} WHERE cost_center = ?", (slot.cost_center,)
+            ).fetchone()
+            if of_center >= cost_center_cap:
+                return ClaimOutcome.COST_CENTER_LIMIT
+            conn.execute(
+                f"INSERT INTO {SLOTS_TABLE} ({', '.join(_SLOT_COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in _SLOT_COLUMNS)})",
+                _slot_to_row(slot),
+            )
+            return ClaimOutcome.CLAIMED
+
+    def get_slot(self, namespace: str) -> ActivationSlot | None:
+        rows = self._read(
+            "read an activation slot",
+            f"SELECT {', '.join(_SLOT_COLUMNS)} FROM {SLOTS_TABLE} WHERE namespace = ?",
+            (namespace,),
+        )
+        return _slot_from_row(rows[0]) if rows else None
+
+    def list_slots(self) -> list[ActivationSlot]:
+        rows = self._read(
+            "list activation slots",
+            f"SELECT {', '.join(_SLOT_COLUMNS)} FROM {SLOTS_TABLE} ORDER BY namespace",
+            (),
+        )
+        return [_slot_from_row(row) for row in rows]
+
+    def update_slot(
+        self,
+        namespace: str,
+        claimed_at: int,
+        *,
+        ends_at: int | None = None,
+        state: SlotState | None = None,
+        record_start: int | None = None,
+    ) -> bool:
+        changes: dict[str, Any] = {}
+        if ends_at is not None:
+            changes["ends_at"] = ends_at
+        if state is not None:
+            changes["state"] = SlotState(state).value
+        if record_start is not None:
+            changes["record_start"] = record_start
+        if not changes:  # nothing to change: report whether that slot is still there
+            rows = self._read(
+                "read an activation slot",
+                f"SELECT 1 FROM {SLOTS_TABLE} WHERE namespace = ? AND claimed_at = ?",
+                (namespace, claimed_at),
+            )
+            return bool(rows)
+        sql = (
+            f"UPDATE {SLOTS_TABLE} SET {', '.join(f'{c} = ?' for c in changes)} "
+            "WHERE namespace = ? AND claimed_at = ?"
+        )
+        with self._write("update an activation slot") as conn:
+            return conn.execute(sql, (*changes.values(), namespace, claimed_at)).rowcount == 1
+
+    def release_slot(self, namespace: str, claimed_at: int) -> bool:
+        # The caps count rows, so deleting the row frees its place in both counts at once.
+        sql = f"DELETE FROM {SLOTS_TABLE} WHERE namespace = ? AND claimed_at = ?"
+        with self._write("release an activation slot") as conn:
+            return conn.execute(sql, (namespace, claimed_at)).rowcount == 1
+
+    # ---- activation requests -----------------------------------------------------------------
+
+    def add_request(self, request: ActivationRequest) -> None:
+        sql = (
+            f"INSERT INTO {REQUESTS_TABLE} ({', '.join(_REQUEST_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in _REQUEST_COLUMNS)}) "
+            "ON CONFLICT (request_id) DO NOTHING"
+        )
+        with self._write("add an activation request") as conn:
+            inserted = conn.execute(sql, _request_to_row(request)).rowcount == 1
+        if not inserted:
+            raise StoreError(
+                f"SQLite store {self.path}: activation request {request.request_id!r} already "
+                "exists; request ids must be unique"
+            )
+
+    def get_request(self, request_id: str) -> ActivationRequest | None:
+        rows = self._read(
+            "read an activation request",
+            f"SELECT {', '.join(_REQUEST_COLUMNS)} FROM {REQUESTS_TABLE} WHERE request_id = ?",
+            (request_id,),
+        )
+        return _request_from_row(rows[0]) if rows else None
+
+    def list_requests(
+        self, statuses: Collection[RequestStatus] | None = None
+    ) -> list[ActivationRequest]:
+        select = f"SELECT {', '.join(_REQUEST_COLUMNS)} FROM {REQUESTS_TABLE}"
+        order = " ORDER BY created_at DESC, request_id DESC"
+        if statuses is None:
+            rows = self._read("list activation requests", select + order, ())
+        else:
+            wanted = sorted({RequestStatus(s).value for s in statuses})
+            if not wanted:
+                return []
+            # Served by idx_requests_status (status, created_at).
+            where = f" WHERE status IN ({', '.join('?' for _ in wanted)})"
+            rows = self._read("list activation requests", select + where + order, wanted)
+        return [_request_from_row(row) for row in rows]
+
+    def decide_request(
+        self,
+        request_id: str,
+        expected: RequestStatus,
+        new: RequestStatus,
+        *,
+        by: str,
+        at: int,
+        reason: str = "",
+    ) -> ActivationRequest | None:
+        sql = (
+            f"UPDATE {REQUESTS_TABLE} SET status = ?, decided_by = ?, decided_at = ?, "
+            "decision_reason = ? WHERE request_id = ? AND status = ?"
+        )
+        params = (
+            RequestStatus(new).value,
+            by,
+            at,
+            reason,
+            request_id,
+            RequestStatus(expected).value,
+        )
+        with self._write("decide an activation request") as conn:
+            if conn.execute(sql, params).rowcount != 1:
+                return None
+            # Read back inside the same transaction: exactly what this decision wrote.
+            row = conn.execute(
+                f"SELECT {', '.join(_REQUEST_COLUMNS)} FROM {REQUESTS_TABLE} WHERE request_id = ?",
+                (request_id,),
+            ).fetchone()
+        return _request_from_row(row)
+
+    def mark_request_started(self, request_id: str, at: int) -> bool:
+        sql = (
+            f"UPDATE {REQUESTS_TABLE} SET started_at = ? "
+            "WHERE request_id = ? AND started_at IS NULL"
+        )
+        with self._write("mark an activation request started") as conn:
+            return conn.execute(sql, (at, request_id)).rowcount == 1
 
     def close(self) -> None:
         with self._lock:
@@ -355,3 +652,37 @@ def _from_row(row: Sequence[Any]) -> ActivityRecord:
         WorkloadSnapshot.model_validate(w) for w in json.loads(values["workloads"])
     ]
     return ActivityRecord.model_validate(values)
+
+
+def _cost_center_to_row(permission: CostCenterPermission) -> tuple[Any, ...]:
+    return (
+        permission.cost_center,
+        int(permission.is_authorized),
+        permission.max_concurrent_namespaces,
+        json.dumps(list(permission.authorized_namespaces)),
+        permission.created_at,
+        permission.updated_at,
+    )
+
+
+def _cost_center_from_row(row: Sequence[Any]) -> CostCenterPermission:
+    values = dict(zip(_CC_COLUMNS, row, strict=True))
+    values["is_authorized"] = bool(values["is_authorized"])
+    values["authorized_namespaces"] = json.loads(values["authorized_namespaces"])
+    return CostCenterPermission.model_validate(values)
+
+
+def _slot_to_row(slot: ActivationSlot) -> tuple[Any, ...]:
+    return tuple(slot.model_dump(mode="json")[c] for c in _SLOT_COLUMNS)
+
+
+def _slot_from_row(row: Sequence[Any]) -> ActivationSlot:
+    return ActivationSlot.model_validate(dict(zip(_SLOT_COLUMNS, row, strict=True)))
+
+
+def _request_to_row(request: ActivationRequest) -> tuple[Any, ...]:
+    return tuple(request.model_dump(mode="json")[c] for c in _REQUEST_COLUMNS)
+
+
+def _request_from_row(row: Sequence[Any]) -> ActivationRequest:
+    return ActivationRequest.model_validate(dict(zip(_REQUEST_COLUMNS, row, strict=True)))

@@ -1,0 +1,189 @@
+"""The activation commands as an operator runs them, on the example config."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+LATE = "2026-12-01T22:00"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NSCTL_CONFIG", raising=False)
+    assert main(["--config", "examples/config.yaml", "--now", "2026-12-01T20:00", "shutdown"]) == 0
+    return tmp_path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str, now: str = LATE) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(["--config", "examples/config.yaml", "--now", now, *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def history(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    _, out, _ = run(capsys, "history", "--json")
+    return list(json.loads(out))
+
+
+def test_activate_extend_deactivate(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "activate",
+        "payments-api",
+        "--cost-center",
+        "CC-PAYMENTS",
+        "--user",
+        "U0ANA",
+        "--for",
+        "2h",
+        "--reason",
+        "incident 77",
+    )
+    assert code == 0 and "payments-api: awake for U0ANA (CC-PAYMENTS)" in out
+    code, out, _ = run(capsys, "status", "--json")
+    assert [a["namespace"] for a in json.loads(out)["activations"]] == ["payments-api"]
+    code, out, _ = run(capsys, "extend", "payments-api", "--for", "1h", "--user", "U0ANA")
+    assert code == 0 and "awake until 2026-12-02 01:00" in out
+    code, _, _ = run(
+        capsys, "deactivate", "payments-api", "--user", "U0ANA", now="2026-12-01T23:30"
+    )
+    assert code == 0
+    ops = [
+        (r["namespace_name"], r["operation_type"], r["duration_minutes"]) for r in history(capsys)
+    ]
+    assert ("payments-api", "manual_activation", 90) in ops
+    assert ("payments-api", "manual_deactivation", 0) in ops
+
+
+@pytest.mark.parametrize("duration", ["2x", "-1h", "999h", "0m"])
+def test_malformed_durations_are_refused(
+    workdir: Path, capsys: pytest.CaptureFixture[str], duration: str
+) -> None:
+    before = history(capsys)
+    code, _, err = run(
+        capsys,
+        "activate",
+        "payments-api",
+        "--cost-center",
+        "CC-PAYMENTS",
+        "--user",
+        "U0ANA",
+        f"--for={duration}",
+        "--reason",
+        "x",
+    )
+    assert code == 1 and "invalid" in err and duration.lstrip("-") in err
+    assert history(capsys) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "word"),
+    [
+        (
+            ["activate", "nope", "--cost-center", "CC-DATA", "--user", "U", "--reason", "x"],
+            "not found",
+        ),
+        (
+            ["activate", "search", "--cost-center", "CC-GHOST", "--user", "U", "--reason", "x"],
+            "unauthorized",
+        ),
+        (
+            ["activate", "search", "--cost-center", "CC-GROWTH", "--user", "U", "--reason", "x"],
+            "unauthorized",
+        ),
+        (["activate", "search", "--cost-center", "CC-DATA", "--user", "U"], "reason"),
+        (["approve", "r-00000000", "--user", "U0PAYLEAD"], "not found"),
+        (["deactivate", "search", "--user", "U"], "not found"),
+        (["costcenter", "show", "CC-GHOST"], "not found"),
+    ],
+)
+def test_refusals_exit_1(
+    workdir: Path, capsys: pytest.CaptureFixture[str], args: list[str], word: str
+) -> None:
+    before = history(capsys)
+    code, _, err = run(capsys, *args)
+    assert code == 1 and word in err.lower()
+    assert history(capsys) == before
+
+
+def test_request_approve_and_deny(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "request",
+        "checkout",
+        "--cost-center",
+        "CC-PAYMENTS",
+        "--user",
+        "U0ANA",
+        "--reason",
+        "black friday",
+    )
+    request_id = out.split(":")[0]
+    code, out, _ = run(capsys, "requests", "--json")
+    assert [r["request_id"] for r in json.loads(out)] == [request_id]
+    code, _, err = run(capsys, "approve", request_id, "--user", "U0ANA")
+    assert code == 1 and "unauthorized" in err
+    code, out, _ = run(capsys, "approve", request_id, "--user", "U0PAYLEAD")
+    assert code == 0 and "approved by U0PAYLEAD" in out and "checkout: awake" in out
+    code, _, err = run(capsys, "deny", request_id, "--user", "U0PAYSRE", "--reason", "no")
+    assert code == 1 and "already decided: approved by U0PAYLEAD" in err
+    _, out, _ = run(
+        capsys,
+        "request",
+        "payments-web",
+        "--cost-center",
+        "CC-PAYMENTS",
+        "--user",
+        "U0BOB",
+        "--reason",
+        "demo",
+    )
+    other = out.split(":")[0]
+    code, out, _ = run(capsys, "deny", other, "--user", "U0PAYSRE", "--reason", "use staging")
+    assert code == 0 and "denied" in out
+    code, _, err = run(capsys, "approve", other, "--user", "U0PAYLEAD", now="2026-12-01T23:00")
+    assert code == 1 and "denied by U0PAYSRE" in err
+
+
+def test_bookings_and_cost_centers(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "book",
+        "search",
+        "--cost-center",
+        "CC-DATA",
+        "--user",
+        "U0ANA",
+        "--at",
+        "2026-12-02T21:00",
+        "--for",
+        "1h",
+        "--reason",
+        "reindex",
+    )
+    assert code == 0, out
+    booking = out.split(":")[0]
+    code, out, _ = run(capsys, "bookings", "--json")
+    assert [b["request_id"] for b in json.loads(out)] == [booking]
+    code, out, _ = run(capsys, "reconcile", now="2026-12-02T21:00")
+    assert "booking started: search: awake" in out
+    code, out, _ = run(capsys, "costcenter", "add", "CC-NEW", "--max", "1", "--namespaces", "ml-*")
+    assert code == 0 and "CC-NEW" in out and "max 1" in out
+    code, out, _ = run(capsys, "costcenter", "revoke", "CC-NEW")
+    assert "REVOKED" in out
+    code, out, _ = run(capsys, "costcenter", "list", "--json")
+    names = {c["cost_center"]: c for c in json.loads(out)}
+    assert set(names) == {"CC-PAYMENTS", "CC-DATA", "CC-GROWTH", "CC-NEW"}
+    assert names["CC-NEW"]["is_authorized"] is False
+    code, _, err = run(capsys, "costcenter", "add", "CC-NEW")
+    assert code == 1 and "already exists" in err
