@@ -7,10 +7,13 @@ store. Every use case takes the instant it acts at (`at`) so records are exact. 
 
 from __future__ import annotations
 
+import functools
+import logging
 import secrets
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Concatenate, ParamSpec, TypeVar
 
 from core.clock import epoch
 from core.config import Config, format_duration
@@ -42,6 +45,9 @@ from core.policy import (
 from core.service import NamespaceService
 from core.store.base import Store
 
+log = logging.getLogger("namespace_ctl.activation")
+P = ParamSpec("P")
+R = TypeVar("R")
 SYSTEM_USER = "namespace-ctl"
 # A slot claimed but never opened (the process died between claim and wake) is repaired by the
 # reconcile pass after this long: long enough never to race a wake in progress.
@@ -72,6 +78,23 @@ class Housekeeping:
     repaired: list[ActivationSlot] = field(default_factory=list)
 
 
+def counts_refusals(
+    use_case: Callable[Concatenate[ActivationService, P], R],
+) -> Callable[Concatenate[ActivationService, P], R]:
+    """Refusals add no activity record: they are logged and counted in `system_metrics`
+    (`refused.<reason>` per local day) before they reach the caller."""
+
+    def wrapper(self: ActivationService, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return use_case(self, *args, **kwargs)
+        except Refusal as refusal:
+            self.count_refusal(use_case.__name__, refusal)
+            raise
+
+    functools.update_wrapper(wrapper, use_case)
+    return wrapper
+
+
 @dataclass
 class ActivationService:
     namespaces: NamespaceService
@@ -83,6 +106,7 @@ class ActivationService:
 
     # ---- activation now (the CLI) and on approval --------------------------------------------
 
+    @counts_refusals
     def activate(
         self,
         namespace: str,
@@ -97,6 +121,7 @@ class ActivationService:
         slot = self._claim(namespace, cost_center, user, duration, reason, at, request_id)
         return self._open(slot)
 
+    @counts_refusals
     def deactivate(self, namespace: str, user: str, at: datetime) -> ActivationSlot:
         """End a window now: `manual_deactivation` record, activation record closed, the
         namespace back to the schedule's state."""
@@ -118,6 +143,7 @@ class ActivationService:
         self._end(slot, ts)
         return slot
 
+    @counts_refusals
     def extend(
         self, namespace: str, duration: timedelta, user: str, at: datetime
     ) -> ActivationSlot:
@@ -141,6 +167,7 @@ class ActivationService:
 
     # ---- requests and approvals -------------------------------------------------------------
 
+    @counts_refusals
     def request(
         self,
         namespace: str,
@@ -171,6 +198,7 @@ class ActivationService:
         self.store.add_request(request)
         return request
 
+    @counts_refusals
     def approve(
         self, request_id: str, approver: str, at: datetime
     ) -> tuple[ActivationRequest, Opened | None]:
@@ -212,6 +240,7 @@ class ActivationService:
         self.store.mark_request_started(request_id, epoch(at))
         return decided, self._open(slot)
 
+    @counts_refusals
     def deny(self, request_id: str, approver: str, reason: str, at: datetime) -> ActivationRequest:
         request = self._pending_or_refuse(request_id, at)
         self._require_approver(request, approver)
@@ -220,6 +249,7 @@ class ActivationService:
             raise Refusal(RefusalReason.INVALID, "invalid denial: give the requester a reason")
         return self._decide(request, RequestStatus.DENIED, approver, at, reason.strip())
 
+    @counts_refusals
     def cancel(self, request_id: str, user: str, at: datetime) -> ActivationRequest:
         """The requester (or an admin) withdraws a pending request or a booking not yet started."""
         request = self._request_or_refuse(request_id)
@@ -234,6 +264,7 @@ class ActivationService:
             request, RequestStatus.CANCELLED, user, at, "cancelled", expected=request.status
         )
 
+    @counts_refusals
     def book(
         self,
         namespace: str,
@@ -264,6 +295,12 @@ class ActivationService:
 
     def slots(self) -> list[ActivationSlot]:
         return self.store.list_slots()
+
+    def count_refusal(self, use_case: str, refusal: Refusal) -> None:
+        now = self.namespaces.clock.now()
+        day = now.astimezone(self.namespaces.calendar.zone).date().isoformat()
+        log.info("refused %s: %s", use_case, refusal)
+        self.store.increment_metric(f"refused.{refusal.reason.value}", day, 1, epoch(now))
 
     # ---- the reconcile pass -----------------------------------------------------------------
 

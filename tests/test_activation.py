@@ -395,3 +395,16 @@ def test_the_night_with_an_activation_on_dynamodb(tmp_path: Path, dynamo_store: 
     assert activation.duration_minutes == 120 and activation.cost_center == "CC-PAY"
     [shutdown] = _records(h, "pay-api", OperationType.AUTO_SHUTDOWN)
     assert shutdown.duration_minutes == 11 * 60
+
+
+def test_refusals_are_counted_in_system_metrics_not_recorded(h: Harness) -> None:
+    records = len(h.store.history())
+    for _ in range(2):
+        with pytest.raises(Refusal):
+            h.activation.activate("pay-api", "CC-OFF", "ana", H, "x", LATE)
+    with pytest.raises(Refusal):
+        h.activation.request("pay-api", "CC-PAY", "ana", 999 * H, "x", LATE)
+    day = h.clock.now().date().isoformat()
+    assert h.store.get_metric("refused.unauthorized", day) == 2
+    assert h.store.get_metric("refused.invalid", day) == 1
+    assert len(h.store.history()) == records

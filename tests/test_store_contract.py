@@ -720,3 +720,12 @@ def test_dynamo_without_credentials_is_a_store_error(
 def test_dynamo_rejects_timestamps_its_sort_key_cannot_hold(dynamo_store: DynamoStore) -> None:
     with pytest.raises(ValueError, match="outside"):
         dynamo_store.add_record(make_record(start=-1))
+
+
+def test_metrics_count_atomically_per_period(store: Store) -> None:
+    assert store.get_metric("refused.unauthorized", "2026-12-01") == 0
+    for _ in range(3):
+        store.increment_metric("refused.unauthorized", "2026-12-01", 1, 1000)
+    store.increment_metric("refused.unauthorized", "2026-12-02", 2.5, 1001)
+    assert store.get_metric("refused.unauthorized", "2026-12-01") == 3
+    assert store.get_metric("refused.unauthorized", "2026-12-02") == 2.5

@@ -147,4 +147,14 @@ class Store(Protocol):
         """Set `started_at` once (conditional on it being unset). True if this call set it."""
         ...
 
+    # ---- system_metrics: counters by period (e.g. a day) ------------------------------------
+
+    def increment_metric(self, metric_name: str, period: str, amount: float, at: int) -> None:
+        """Add `amount` to the metric of `period` (created at 0 when missing), atomically."""
+        ...
+
+    def get_metric(self, metric_name: str, period: str) -> float:
+        """The metric's value for `period` (0 when never written)."""
+        ...
+
     def close(self) -> None: ...

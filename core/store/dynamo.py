@@ -617,6 +617,28 @@ class DynamoStore:
             return False
         return True
 
+    def increment_metric(self, metric_name: str, period: str, amount: float, at: int) -> None:
+        self._call(
+            "count a metric",
+            self._client.update_item,
+            TableName=self.metrics_table,
+            Key=_to_attrs({"metric_name": metric_name, "period": period}),
+            UpdateExpression="ADD #value :amount SET updated_at = :at",
+            ExpressionAttributeNames={"#value": "value"},
+            ExpressionAttributeValues=_to_attrs({":amount": amount, ":at": at}),
+        )
+
+    def get_metric(self, metric_name: str, period: str) -> float:
+        response = self._call(
+            "read a metric",
+            self._client.get_item,
+            TableName=self.metrics_table,
+            Key=_to_attrs({"metric_name": metric_name, "period": period}),
+            ConsistentRead=True,
+        )
+        item = _from_attrs(response.get("Item") or {})
+        return float(item.get("value", 0))
+
     def close(self) -> None:
         closer = getattr(self._client, "close", None)
         if callable(closer):

@@ -496,6 +496,23 @@ class SqliteStore:
         with self._write("mark an activation request started") as conn:
             return conn.execute(sql, (at, request_id)).rowcount == 1
 
+    def increment_metric(self, metric_name: str, period: str, amount: float, at: int) -> None:
+        sql = (
+            f"INSERT INTO {METRICS_TABLE} (metric_name, period, value, updated_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (metric_name, period) "
+            "DO UPDATE SET value = value + excluded.value, updated_at = excluded.updated_at"
+        )
+        with self._write("count a metric") as conn:
+            conn.execute(sql, (metric_name, period, amount, at))
+
+    def get_metric(self, metric_name: str, period: str) -> float:
+        rows = self._read(
+            "read a metric",
+            f"SELECT value FROM {METRICS_TABLE} WHERE metric_name = ? AND period = ?",
+            (metric_name, period),
+        )
+        return float(rows[0][0]) if rows else 0.0
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
