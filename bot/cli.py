@@ -10,10 +10,10 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from bot import cli_activation
+from bot.render import local
 from core.activation import ActivationService, Housekeeping
 from core.clock import Clock, parse_instant
 from core.config import Config, load_config
@@ -187,22 +187,16 @@ def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, sort_keys=False))
 
 
-def _local(ts: int | None, config: Config) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).astimezone(config.zone).strftime("%Y-%m-%d %H:%M %Z")
-
-
 def render_status(report: StatusReport, config: Config) -> str:
     phase = "business hours" if report.business_time else "after hours"
     lines = [
-        f"{_local(report.at, config)} ({report.timezone}): {phase}; "
-        f"next: {report.next_state.value} at {_local(report.next_transition, config)}",
+        f"{local(report.at, config)} ({report.timezone}): {phase}; "
+        f"next: {report.next_state.value} at {local(report.next_transition, config)}",
         f"{'NAMESPACE':<28} {'STATE':<14} {'WANTED':<7} {'WORKLOADS':>9} {'ASLEEP':>6}  NOTE",
     ]
     for ns in report.namespaces:
         note = ns.excluded or (
-            f"asleep since {_local(ns.asleep_since, config)}" if ns.asleep_since else ""
+            f"asleep since {local(ns.asleep_since, config)}" if ns.asleep_since else ""
         )
         wanted = "-" if ns.excluded else ns.desired.value
         lines.append(
@@ -214,7 +208,7 @@ def render_status(report: StatusReport, config: Config) -> str:
 
 def render_result(result: OperationResult, config: Config) -> str:
     head = (
-        f"{result.operation}{' (dry run)' if result.dry_run else ''} at {_local(result.at, config)}"
+        f"{result.operation}{' (dry run)' if result.dry_run else ''} at {local(result.at, config)}"
     )
     lines = [head]
     for ns in result.namespaces:
@@ -254,7 +248,7 @@ def render_history(records: list[ActivityRecord], config: Config) -> str:
     for r in records:
         minutes = "-" if r.duration_minutes is None else str(r.duration_minutes)
         line = (
-            f"{_local(r.timestamp_start, config):<22} {_local(r.timestamp_end, config):<22} "
+            f"{local(r.timestamp_start, config):<22} {local(r.timestamp_end, config):<22} "
             f"{minutes:>5} {r.namespace_name:<24} {r.operation_type.value:<20} {r.status.value:<9} "
             f"{r.user_id}{' ' + r.cost_center if r.cost_center else ''}"
         )

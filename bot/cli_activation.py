@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from bot.render import local
 from core.activation import ActivationService, Opened
 from core.clock import parse_instant
 from core.config import Config, format_duration, parse_duration
@@ -271,12 +272,6 @@ def _instant(text: str, config: Config) -> datetime:
 
 def _print(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
-
-
-def local(ts: int | None, config: Config) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).astimezone(config.zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def render_opened(opened: Opened, config: Config) -> str:

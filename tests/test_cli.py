@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NIGHT = "2026-12-01T20:00"
 MORNING = "2026-12-02T07:00"
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of examples/ in a scratch directory (the config's relative paths land there)."""
-    shutil.copytree(EXAMPLES, tmp_path / "examples")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("NSCTL_CONFIG", raising=False)
-    return tmp_path
+def workdir(example_workdir: Path) -> Path:
+    return example_workdir
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

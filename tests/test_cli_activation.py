@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 LATE = "2026-12-01T22:00"
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copytree(EXAMPLES, tmp_path / "examples")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("NSCTL_CONFIG", raising=False)
+def workdir(example_workdir: Path) -> Path:
+    """The example cluster, asleep since Tuesday 20:00."""
     assert main(["--config", "examples/config.yaml", "--now", "2026-12-01T20:00", "shutdown"]) == 0
-    return tmp_path
+    return example_workdir
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str, now: str = LATE) -> tuple[int, str, str]:

@@ -37,14 +37,6 @@ from tests.store_fixtures import (
     race,
 )
 
-# The fixtures of tests/store_fixtures.py, made visible to this module's tests.
-aws_credentials = store_fixtures.aws_credentials
-moto_dynamodb = store_fixtures.moto_dynamodb
-sqlite_store = store_fixtures.sqlite_store
-dynamo_store = store_fixtures.dynamo_store
-store = store_fixtures.store
-store_factory = store_fixtures.store_factory
-
 CLAIMED = ClaimOutcome.CLAIMED
 ALREADY = ClaimOutcome.ALREADY_ACTIVE
 GLOBAL = ClaimOutcome.GLOBAL_LIMIT

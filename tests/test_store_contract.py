@@ -5,11 +5,9 @@ from __future__ import annotations
 import multiprocessing
 import re
 import sqlite3
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import boto3
 import pytest
@@ -23,21 +21,12 @@ from core.store.base import Store
 from core.store.dynamo import OPEN_INDEX, DynamoStore
 from core.store.sqlite import SCHEMA_VERSION, SqliteStore
 from tests import store_fixtures
-from tests.store_fixtures import AWS_REGION, StoreFactory, make_record, snapshot
-
-# The fixtures of tests/store_fixtures.py, made visible to this module's tests.
-aws_credentials = store_fixtures.aws_credentials
-moto_dynamodb = store_fixtures.moto_dynamodb
-sqlite_store = store_fixtures.sqlite_store
-dynamo_store = store_fixtures.dynamo_store
-store = store_fixtures.store
-store_factory = store_fixtures.store_factory
+from tests.store_fixtures import AWS_REGION, StoreFactory, make_record, race, snapshot
 
 SHUTDOWN = OperationType.AUTO_SHUTDOWN
 STARTUP = OperationType.AUTO_STARTUP
 ACTIVATION = OperationType.MANUAL_ACTIVATION
 DEACTIVATION = OperationType.MANUAL_DEACTIVATION
-T = TypeVar("T")
 
 
 def newest_first(records: list[ActivityRecord]) -> list[ActivityRecord]:
@@ -46,28 +35,6 @@ def newest_first(records: list[ActivityRecord]) -> list[ActivityRecord]:
         key=lambda r: (r.timestamp_start, r.namespace_name, r.operation_type.value),
         reverse=True,
     )
-
-
-def race(threads: int, action: Callable[[int], T]) -> list[T]:
-    """Run `action(i)` in `threads` threads released at the same moment; return the results."""
-    barrier = threading.Barrier(threads)
-    results: list[Any] = [None] * threads
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = action(i)
-        except BaseException as exc:
-            errors.append(exc)
-
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=60)
-    assert not errors, errors
-    return results
 
 
 # ---- adding ------------------------------------------------------------------------------------
