@@ -188,3 +188,57 @@ def test_property_8_sigkill_mid_shutdown_then_reconcile(
             )
     assert recovered.service.reconcile(at=MORNING).ok
     assert cluster_state(recovered.cluster) == originals
+
+
+def test_sigkill_between_claim_and_wake_leaks_no_slot(fake: FakeKube, tmp_path: Path) -> None:
+    """A real `activate` process killed after claiming its cap slot, before waking anything:
+    the reconcile pass finishes the activation after the grace period; nothing leaks."""
+    h = _harness(fake, tmp_path)
+    assert h.service.shutdown(at=NIGHT).ok
+    config = _write_config(tmp_path, fake)
+    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    raw["cost_centers"] = [{"cost_center": "CC-ALL", "authorized_namespaces": ["*"]}]
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    fake.reset_counters()
+    fake.latency = 0.3  # the wake's inventory read after the claim takes > 1 s
+    late = madrid(2026, 12, 1, 22)
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    cmd = [
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "--config",
+        str(config),
+        "--now",
+        late.isoformat(),
+        "activate",
+        "beta",
+        "--cost-center",
+        "CC-ALL",
+        "--user",
+        "ana",
+        "--reason",
+        "deploy",
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while h.store.get_slot("beta") is None and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    fake.latency = 0.0
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read() if proc.stderr else ""
+    assert _patches(fake) == 0  # died after the claim, before any wake
+    slot = h.store.get_slot("beta")
+    assert slot is not None and slot.state.value == "claimed"
+
+    h.activation.reconcile(at=madrid(2026, 12, 1, 22, 1))  # within the grace: a live process may
+    assert h.store.get_slot("beta").state.value == "claimed"  # type: ignore[union-attr]
+    chores, _ = h.activation.reconcile(at=madrid(2026, 12, 1, 22, 5))
+    assert [s.namespace for s in chores.repaired] == ["beta"]
+    assert cluster_state(h.cluster)[("Deployment", "beta", "api")][0] == 3
+    record = h.store.get_record("beta", int(late.timestamp()), OperationType.MANUAL_ACTIVATION)
+    assert record is not None and record.user_id == "ana" and record.cost_center == "CC-ALL"
+    h.activation.reconcile(at=madrid(2026, 12, 2, 0, 5))  # the 2 h window is over
+    assert h.store.list_slots() == []
+    assert cluster_state(h.cluster)[("Deployment", "beta", "api")][0] == 0
