@@ -108,6 +108,7 @@ class NamespaceService:
         at = at or self.clock.now()
         inventory = self._inventory()
         open_since = {r.namespace_name: r.timestamp_start for r in self._open_shutdowns().values()}
+        live = self._live_windows()
         transition, next_state = self.calendar.next_transition(at)
         return StatusReport(
             at=epoch(at),
@@ -116,7 +117,13 @@ class NamespaceService:
             next_transition=epoch(transition),
             next_state=next_state,
             namespaces=[
-                _namespace_status(view, self.calendar.desired_state(view.name, at), open_since)
+                _namespace_status(
+                    view,
+                    DesiredState.AWAKE
+                    if view.name in live
+                    else self.calendar.desired_state(view.name, at),
+                    open_since,
+                )
                 for view in inventory.namespaces.values()
             ],
         )

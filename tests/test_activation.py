@@ -408,3 +408,10 @@ def test_refusals_are_counted_in_system_metrics_not_recorded(h: Harness) -> None
     assert h.store.get_metric("refused.unauthorized", day) == 2
     assert h.store.get_metric("refused.invalid", day) == 1
     assert len(h.store.history()) == records
+
+
+def test_status_shows_an_activated_namespace_as_wanted_awake(h: Harness) -> None:
+    h.activation.activate("pay-api", "CC-PAY", "ana", H, "incident", LATE)
+    by_ns = {ns.namespace: ns for ns in h.service.status(at=LATE).namespaces}
+    assert by_ns["pay-api"].desired.value == "awake" and by_ns["pay-api"].state == "awake"
+    assert by_ns["pay-web"].desired.value == "asleep" and by_ns["pay-web"].state == "asleep"
