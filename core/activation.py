@@ -207,15 +207,22 @@ class ActivationService:
         self._require_approver(request, approver)
         duration = timedelta(minutes=request.duration_minutes)
         when = _instant(request.starts_at) if request.starts_at else at
-        self._check(
-            request.namespace,
-            request.cost_center,
-            duration,
-            request.reason,
-            when,
-            booking=request.is_booking,
-            exclude=request_id,
-        )
+        try:
+            self._check(
+                request.namespace,
+                request.cost_center,
+                duration,
+                request.reason,
+                when,
+                booking=request.is_booking,
+                exclude=request_id,
+            )
+        except Refusal as refusal:
+            # A racing click may have approved it (and taken its slot) since we read it.
+            current = self._request_or_refuse(request_id)
+            if current.status is not RequestStatus.PENDING:
+                raise _already_decided(current) from None
+            raise refusal from None
         # The decision first: of racing clicks exactly one passes this conditional write.
         decided = self._decide(request, RequestStatus.APPROVED, approver, at)
         if request.is_booking:
