@@ -17,7 +17,6 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from core.clock import epoch
 from core.config import Config, format_duration
-from core.errors import RefusedError
 from core.models import (
     ActivationRequest,
     ActivationSlot,
@@ -303,8 +302,8 @@ class ActivationService:
     def slots(self) -> list[ActivationSlot]:
         return self.store.list_slots()
 
-    def count_refusal(self, use_case: str, refusal: Refusal) -> None:
-        now = self.namespaces.clock.now()
+    def count_refusal(self, use_case: str, refusal: Refusal, at: datetime | None = None) -> None:
+        now = at or self.namespaces.clock.now()
         day = now.astimezone(self.namespaces.calendar.zone).date().isoformat()
         log.info("refused %s: %s", use_case, refusal)
         self.store.increment_metric(f"refused.{refusal.reason.value}", day, 1, epoch(now))
@@ -357,9 +356,8 @@ class ActivationService:
             if not self.store.mark_request_started(booking.request_id, ts):
                 continue  # another process started it
             if end <= ts:
-                chores.refused_bookings.append(
-                    (booking, "its window passed while namespace-ctl was down")
-                )
+                self._drop_booking(booking, "its window passed while namespace-ctl was down", at)
+                chores.refused_bookings.append((booking, "its window passed"))
                 continue
             try:
                 slot = self._claim(
@@ -371,10 +369,23 @@ class ActivationService:
                     at,
                     booking.request_id,
                 )
-            except RefusedError as exc:
-                chores.refused_bookings.append((booking, str(exc)))
+            except Refusal as refusal:
+                self.count_refusal("start booking", refusal, at)
+                self._drop_booking(booking, str(refusal), at)
+                chores.refused_bookings.append((booking, str(refusal)))
                 continue
             chores.started.append(self._open(slot))
+
+    def _drop_booking(self, booking: ActivationRequest, why: str, at: datetime) -> None:
+        """A booking that cannot start is cancelled by namespace-ctl, the reason kept on it."""
+        self.store.decide_request(
+            booking.request_id,
+            RequestStatus.APPROVED,
+            RequestStatus.CANCELLED,
+            by=SYSTEM_USER,
+            at=epoch(at),
+            reason=f"not started: {why}",
+        )
 
     # ---- cost centers (admin) ---------------------------------------------------------------
 

@@ -415,3 +415,20 @@ def test_status_shows_an_activated_namespace_as_wanted_awake(h: Harness) -> None
     by_ns = {ns.namespace: ns for ns in h.service.status(at=LATE).namespaces}
     assert by_ns["pay-api"].desired.value == "awake" and by_ns["pay-api"].state == "awake"
     assert by_ns["pay-web"].desired.value == "asleep" and by_ns["pay-web"].state == "asleep"
+
+
+def test_a_booking_that_cannot_start_is_cancelled_with_its_reason(h: Harness) -> None:
+    start = madrid(2026, 12, 2, 21)
+    booking = h.activation.book("team-6", "CC-ALL", "ana", start, H, "load test", LATE)
+    for i, team in enumerate(TEAMS[:5]):  # five windows fill the global cap first
+        h.activation.activate(
+            team, "CC-ALL", f"u{i}", 2 * H, "on call", start - timedelta(minutes=5)
+        )
+    chores, _ = h.activation.reconcile(at=start)
+    assert [b.request_id for b, _ in chores.refused_bookings] == [booking.request_id]
+    stored = h.store.get_request(booking.request_id)
+    assert stored is not None and stored.status is RequestStatus.CANCELLED
+    assert "limit exceeded" in stored.decision_reason and stored.decided_by == "namespace-ctl"
+    assert _replicas(h, "team-6", "app") == 0
+    day = start.date().isoformat()
+    assert h.store.get_metric("refused.limit exceeded", day) == 1
