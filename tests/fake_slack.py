@@ -1,0 +1,167 @@
+"""A recording fake of Slack's Web API (and of `response_url`s) on 127.0.0.1.
+
+`POST /api/<method>` with a form or JSON body is recorded as `(method, params)` and answered
+`{"ok": true, ...}` with plausible fields; `POST /response/<id>` (a slash command's or a button's
+`response_url`) is recorded as method `response:<id>`. Thread-safe; a context manager.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl
+
+TEAM_ID = "T0FAKE"
+BOT_USER_ID = "U0BOT"
+BOT_ID = "B0BOT"
+
+Call = tuple[str, dict[str, Any]]
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self._calls: list[Call] = []
+        self._answers: list[dict[str, Any]] = []
+        self._lock = threading.Condition()
+        self._ts = itertools.count(1)
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode("utf-8")
+                params = _parse(raw, self.headers.get("Content-Type", ""))
+                if self.path.startswith("/api/"):
+                    method = self.path[len("/api/") :].split("?")[0]
+                    answer = fake._answer(method, params)
+                elif self.path.startswith("/response/"):
+                    method = "response:" + self.path[len("/response/") :]
+                    answer = {"ok": True}
+                else:
+                    self.send_error(404)
+                    return
+                fake._record(method, params, answer)
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api/"
+
+    def response_url(self, name: str) -> str:
+        return f"{self.url}/response/{name}"
+
+    def __enter__(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    # ---- recording ------------------------------------------------------------------------------
+
+    def _record(self, method: str, params: dict[str, Any], answer: dict[str, Any]) -> None:
+        with self._lock:
+            self._calls.append((method, params))
+            self._answers.append(answer)
+            self._lock.notify_all()
+
+    def calls(self, method: str | None = None) -> list[Call]:
+        with self._lock:
+            return [c for c in self._calls if method is None or c[0] == method]
+
+    def answer_to(self, params: dict[str, Any]) -> dict[str, Any]:
+        """What the fake answered to the recorded call with these params (e.g. a message's ts)."""
+        with self._lock:
+            for (_, recorded), answer in zip(self._calls, self._answers, strict=True):
+                if recorded is params:
+                    return answer
+        raise KeyError("no such call recorded")
+
+    def wait_for(
+        self,
+        method: str,
+        count: int = 1,
+        timeout: float = 5.0,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Block until `count` calls of `method` (matching `where`) were recorded; return them."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                found = [p for m, p in self._calls if m == method and (where is None or where(p))]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [m for m, _ in self._calls]
+                    raise AssertionError(f"no {count} x {method} within {timeout}s; saw {seen}")
+                self._lock.wait(left)
+
+    # ---- answers --------------------------------------------------------------------------------
+
+    def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        channel = params.get("channel", "C0FAKE")
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": "https://fake.slack.com/",
+                "team": "fake",
+                "user": "namespace-ctl",
+                "team_id": TEAM_ID,
+                "user_id": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "is_enterprise_install": False,
+            }
+        if method == "chat.postMessage":
+            ts = f"{1_700_000_000 + next(self._ts)}.000100"
+            return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts, **params}}
+        if method == "chat.update":
+            return {"ok": True, "channel": channel, "ts": params.get("ts"), "text": ""}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": f"{1_700_000_000 + next(self._ts)}.000200"}
+        return {"ok": True}
+
+
+def _parse(raw: str, content_type: str) -> dict[str, Any]:
+    if "json" in content_type:
+        value = json.loads(raw or "{}")
+        return value if isinstance(value, dict) else {"body": value}
+    params: dict[str, Any] = dict(parse_qsl(raw, keep_blank_values=True))
+    for key in ("blocks", "attachments"):  # form-encoded JSON fields
+        if isinstance(params.get(key), str):
+            with contextlib.suppress(ValueError):
+                params[key] = json.loads(params[key])
+    return params

@@ -1,0 +1,401 @@
+"""The Slack bot over real HTTP: signed requests into the Bolt app (Flask adapter, served by
+werkzeug on loopback), Web API calls answered and recorded by the fake Slack server."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from slack_sdk.signature import SignatureVerifier
+from werkzeug.serving import make_server
+
+from bot.slack.app import EVENTS_PATH, create_app, create_flask_app
+from bot.slack.blocks import APPROVE_ACTION, DECISION_BLOCK, DENY_ACTION
+from core.models import RequestStatus
+from tests.builders import deployment, namespace, team_namespace
+from tests.fake_slack import TEAM_ID, FakeSlack
+from tests.harness import Harness, madrid, make_harness
+
+SECRET = "test-signing-secret"
+NIGHT = madrid(2026, 12, 1, 20)  # Tuesday: the shutdown
+LATE = madrid(2026, 12, 1, 22)
+ANA, LEAD, ADMIN, MALLORY = "U0ANA", "U0LEAD", "U0ADMIN", "U0MALLORY"
+APPROVALS = "C0APPROVALS"
+_ids = itertools.count(1)
+
+
+@dataclass
+class Bot:
+    h: Harness
+    slack: FakeSlack
+    url: str
+
+    # ---- signed requests ------------------------------------------------------------------------
+
+    def post(
+        self, body: str, timestamp: int | None = None, signature: str | None = None
+    ) -> tuple[int, str]:
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        signed = SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body)
+        sig = signature or signed or ""
+        request = urllib.request.Request(
+            self.url + EVENTS_PATH,
+            data=body.encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Slack-Request-Timestamp": ts,
+                "X-Slack-Signature": sig,
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def command_body(self, text: str, user: str = ANA) -> tuple[str, str]:
+        """A slash command's form body and the name of its response_url."""
+        name = f"cmd-{next(_ids)}"
+        body = urlencode(
+            {
+                "token": "legacy",
+                "team_id": TEAM_ID,
+                "team_domain": "fake",
+                "channel_id": "C0GENERAL",
+                "channel_name": "general",
+                "user_id": user,
+                "user_name": user.lower(),
+                "command": "/namespace",
+                "text": text,
+                "api_app_id": "A0APP",
+                "response_url": self.slack.response_url(name),
+                "trigger_id": f"trigger-{name}",
+            }
+        )
+        return body, name
+
+    def command(self, text: str, user: str = ANA) -> dict[str, Any]:
+        """Run `/namespace text`; return what was said to the user through the response_url."""
+        body, name = self.command_body(text, user)
+        status, _ = self.post(body)
+        assert status == 200
+        [reply] = self.slack.wait_for(f"response:{name}")
+        return reply
+
+    def click(self, action_id: str, request_id: str, user: str, message_ts: str) -> int:
+        name = f"click-{next(_ids)}"
+        payload = {
+            "type": "block_actions",
+            "team": {"id": TEAM_ID, "domain": "fake"},
+            "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+            "api_app_id": "A0APP",
+            "token": "legacy",
+            "container": {
+                "type": "message",
+                "message_ts": message_ts,
+                "channel_id": APPROVALS,
+                "is_ephemeral": False,
+            },
+            "trigger_id": f"trigger-{name}",
+            "channel": {"id": APPROVALS, "name": "approvals"},
+            "message": {"type": "message", "ts": message_ts, "text": "request"},
+            "response_url": self.slack.response_url(name),
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": DECISION_BLOCK,
+                    "value": request_id,
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        status, _ = self.post(urlencode({"payload": json.dumps(payload)}))
+        return status
+
+    # ---- the flow -------------------------------------------------------------------------------
+
+    def request_activation(self, text: str = "activate pay-api 2h CC-PAY prod incident") -> Posted:
+        reply = self.command(text)
+        [message] = self.slack.wait_for(
+            "chat.postMessage", where=lambda p: p["channel"] == APPROVALS
+        )
+        buttons = {
+            e["action_id"]: e["value"]
+            for b in message["blocks"]
+            if b["type"] == "actions"
+            for e in b["elements"]
+        }
+        ts = self.slack.answer_to(message)["ts"]
+        return Posted(reply, message, buttons, str(ts))
+
+    def replicas(self, ns: str, name: str) -> int:
+        return int(self.h.state()[("Deployment", ns, name)][0])
+
+
+@dataclass
+class Posted:
+    reply: dict[str, Any]
+    message: dict[str, Any]
+    buttons: dict[str, str]
+    ts: str
+
+    @property
+    def request_id(self) -> str:
+        return self.buttons[APPROVE_ACTION]
+
+
+def _text(value: dict[str, Any]) -> str:
+    """Everything a message says: its text and every block's text."""
+    return json.dumps([value.get("text", ""), value.get("blocks", [])])
+
+
+def _objects() -> list[dict[str, Any]]:
+    objects = [*team_namespace("pay-api", {"api": 3, "worker": 2})]
+    objects += [namespace("team-a"), deployment("team-a", "app", 2)]
+    return objects
+
+
+@pytest.fixture
+def bot(tmp_path: Path) -> Iterator[Bot]:
+    with FakeSlack() as slack:
+        h = make_harness(
+            tmp_path,
+            _objects(),
+            at=NIGHT,
+            slack={
+                "admins": [ADMIN],
+                "approvers": {"CC-PAY": [LEAD], "CC-ALL": [LEAD]},
+                "approvals_channel": APPROVALS,
+                "api_base_url": slack.api_url,
+            },
+        )
+        h.service.shutdown(at=NIGHT)
+        h.clock.set(LATE)
+        app = create_app(h.activation, h.config, "xoxb-test-token", SECRET, h.clock)
+        server = make_server("127.0.0.1", 0, create_flask_app(app), threaded=True)
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        thread.start()
+        try:
+            yield Bot(h, slack, f"http://127.0.0.1:{server.server_port}")
+        finally:
+            server.shutdown()
+            thread.join(timeout=5)
+
+
+# ---- commands -----------------------------------------------------------------------------------
+
+
+def test_help_lists_every_subcommand(bot: Bot) -> None:
+    reply = bot.command("help")
+    assert reply["response_type"] == "ephemeral"
+    for word in ("status", "activate", "deactivate", "extend", "list"):
+        assert f"/namespace {word}" in _text(reply)
+    assert _text(bot.command("")) == _text(reply)  # a bare /namespace is help
+
+
+def test_status_shows_the_sleeping_namespaces(bot: Bot) -> None:
+    reply = bot.command("status")
+    assert reply["response_type"] == "ephemeral"
+    text = _text(reply)
+    assert "After hours" in text and "`pay-api`: asleep" in text and "`team-a`: asleep" in text
+    only = _text(bot.command("status team-a"))
+    assert "team-a" in only and "pay-api" not in only
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("activate", "Usage: `/namespace activate"),
+        ("activate pay-api 2h", "give a cost center and a reason"),
+        ("extend pay-api soon", "not a duration"),
+        ("frobnicate", "unknown subcommand"),
+        ("status no-such-ns", "not found"),
+    ],
+)
+def test_a_malformed_command_gets_its_usage(bot: Bot, text: str, expected: str) -> None:
+    reply = bot.command(text)
+    assert reply["response_type"] == "ephemeral"
+    assert expected in _text(reply) and "Usage" in _text(reply)
+    assert bot.slack.calls("chat.postMessage") == []
+
+
+def test_a_refused_command_shows_the_reason_and_the_usage(bot: Bot) -> None:
+    reply = bot.command("activate pay-api CC-OFF nightly tests")
+    assert "unauthorized" in _text(reply) and "Usage" in _text(reply)
+    assert bot.h.activation.requests() == []
+    assert bot.slack.calls("chat.postMessage") == []
+
+
+def test_an_unexpected_error_becomes_a_friendly_message(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the store is on fire")
+
+    monkeypatch.setattr(bot.h.activation.namespaces, "status", broken)
+    reply = bot.command("status")
+    assert "Something went wrong" in _text(reply) and "on fire" not in _text(reply)
+
+
+# ---- approvals ----------------------------------------------------------------------------------
+
+
+def test_the_whole_approval_flow(bot: Bot) -> None:
+    posted = bot.request_activation()
+    [request] = bot.h.activation.requests([RequestStatus.PENDING])
+    assert (request.requester, request.cost_center, request.duration_minutes) == (
+        ANA,
+        "CC-PAY",
+        120,
+    )
+    assert request.request_id in _text(posted.reply) and APPROVALS in _text(posted.reply)
+    assert set(posted.buttons) == {APPROVE_ACTION, DENY_ACTION}
+    assert posted.buttons[DENY_ACTION] == request.request_id
+    assert f"<@{LEAD}>" in _text(posted.message) and "prod incident" in _text(posted.message)
+    assert bot.replicas("pay-api", "api") == 0
+
+    assert bot.click(APPROVE_ACTION, request.request_id, LEAD, posted.ts) == 200
+    [update] = bot.slack.wait_for("chat.update")
+    assert (update["channel"], update["ts"]) == (APPROVALS, posted.ts)
+    assert all(b["type"] != "actions" for b in update["blocks"])  # buttons gone
+    assert "Approved" in _text(update) and f"<@{LEAD}>" in _text(update)
+    [told] = bot.slack.wait_for("chat.postMessage", where=lambda p: p["channel"] == ANA)
+    assert "approved" in _text(told) and "awake until" in _text(told)
+    assert bot.replicas("pay-api", "api") == 3 and bot.replicas("pay-api", "worker") == 2
+    assert bot.replicas("team-a", "app") == 0
+    [slot] = bot.h.activation.slots()
+    assert (slot.namespace, slot.user_id, slot.cost_center) == ("pay-api", ANA, "CC-PAY")
+
+    assert bot.slack.calls("auth.test")  # Bolt's authorization, answered by the fake
+    listing = _text(bot.command("list"))
+    assert "`pay-api` for <@U0ANA>" in listing
+
+
+def test_self_approval_is_refused_and_changes_nothing(bot: Bot) -> None:
+    posted = bot.request_activation()
+    assert bot.click(APPROVE_ACTION, posted.request_id, ANA, posted.ts) == 200
+    [ephemeral] = bot.slack.wait_for("chat.postEphemeral")
+    assert ephemeral["user"] == ANA and ephemeral["channel"] == APPROVALS
+    assert "unauthorized" in _text(ephemeral)
+    assert bot.slack.calls("chat.update") == []
+    [pending] = bot.h.activation.requests([RequestStatus.PENDING])
+    assert pending.request_id == posted.request_id
+    assert bot.replicas("pay-api", "api") == 0 and bot.h.activation.slots() == []
+
+
+def test_a_second_click_is_told_it_was_already_decided(bot: Bot) -> None:
+    posted = bot.request_activation()
+    assert bot.click(APPROVE_ACTION, posted.request_id, LEAD, posted.ts) == 200
+    bot.slack.wait_for("chat.update")
+    assert bot.click(DENY_ACTION, posted.request_id, ADMIN, posted.ts) == 200
+    [ephemeral] = bot.slack.wait_for("chat.postEphemeral")
+    assert ephemeral["user"] == ADMIN
+    assert f"already decided: approved by {LEAD}" in _text(ephemeral)
+    assert len(bot.slack.calls("chat.update")) == 1
+    [request] = bot.h.activation.requests()
+    assert request.status is RequestStatus.APPROVED
+    assert bot.replicas("pay-api", "api") == 3
+
+
+def test_deny_updates_the_message_and_tells_the_requester(bot: Bot) -> None:
+    posted = bot.request_activation()
+    assert bot.click(DENY_ACTION, posted.request_id, LEAD, posted.ts) == 200
+    [update] = bot.slack.wait_for("chat.update")
+    assert all(b["type"] != "actions" for b in update["blocks"])
+    assert "Denied" in _text(update) and "denied in Slack" in _text(update)
+    [told] = bot.slack.wait_for("chat.postMessage", where=lambda p: p["channel"] == ANA)
+    assert "denied" in _text(told)
+    assert bot.replicas("pay-api", "api") == 0 and bot.h.activation.slots() == []
+
+
+def test_a_stranger_cannot_decide(bot: Bot) -> None:
+    posted = bot.request_activation()
+    assert bot.click(APPROVE_ACTION, posted.request_id, MALLORY, posted.ts) == 200
+    [ephemeral] = bot.slack.wait_for("chat.postEphemeral")
+    assert ephemeral["user"] == MALLORY and "unauthorized" in _text(ephemeral)
+    assert bot.h.activation.requests()[0].status is RequestStatus.PENDING
+
+
+# ---- signatures ---------------------------------------------------------------------------------
+
+
+def test_a_forged_signature_is_rejected(bot: Bot) -> None:
+    body, _ = bot.command_body("activate pay-api 2h CC-PAY prod incident")
+    forged = "v0=" + "0" * 64
+    status, answer = bot.post(body, signature=forged)
+    assert status == 401 and json.loads(answer) == {"error": "invalid request"}
+    wrong_secret = SignatureVerifier("not-the-secret").generate_signature(
+        timestamp=str(int(time.time())), body=body
+    )
+    assert bot.post(body, signature=wrong_secret)[0] == 401
+    assert bot.slack.calls() == [] and bot.h.activation.requests() == []
+
+
+def test_a_stale_timestamp_is_rejected(bot: Bot) -> None:
+    body, _ = bot.command_body("help")
+    status, _ = bot.post(body, timestamp=int(time.time()) - 6 * 60)  # correctly signed, too old
+    assert status == 401
+    assert bot.slack.calls() == []
+
+
+def test_an_expired_request_says_so(bot: Bot) -> None:
+    posted = bot.request_activation()
+    bot.h.clock.advance(timedelta(minutes=31))  # approval_timeout is 30m
+    assert bot.click(APPROVE_ACTION, posted.request_id, LEAD, posted.ts) == 200
+    [ephemeral] = bot.slack.wait_for("chat.postEphemeral")
+    assert ephemeral["user"] == LEAD and "expired" in _text(ephemeral)
+    [update] = bot.slack.wait_for("chat.update")
+    assert all(b["type"] != "actions" for b in update["blocks"]) and "Expired" in _text(update)
+    assert bot.replicas("pay-api", "api") == 0 and bot.h.activation.slots() == []
+
+
+def test_extend_and_deactivate_a_live_window(bot: Bot) -> None:
+    bot.h.activation.activate("pay-api", "CC-PAY", ANA, timedelta(hours=2), "hotfix", LATE)
+    assert "awake until 2026-12-02 01:00" in _text(bot.command("extend pay-api 1h"))
+    assert "unauthorized" in _text(bot.command("deactivate pay-api", user=MALLORY))
+    assert bot.replicas("pay-api", "api") == 3
+    assert "window ended" in _text(bot.command("deactivate pay-api"))
+    assert bot.replicas("pay-api", "api") == 0 and bot.h.activation.slots() == []
+    assert "not found" in _text(bot.command("deactivate pay-api"))
+
+
+WORDS = st.sampled_from(
+    [
+        *("help", "status", "activate", "deactivate", "extend", "list"),
+        *("pay-api", "team-a", "nope", "2h", "90m", "0m", "13h", "1d"),
+        *("CC-PAY", "CC-ALL", "CC-OFF", "why", "<@U1>", "&"),
+    ]
+)
+TEXTS = st.one_of(
+    st.lists(WORDS, max_size=6).map(" ".join),
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=40),
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(text=TEXTS, user=st.sampled_from([ANA, LEAD, ADMIN, MALLORY]))
+def test_any_command_text_gets_a_message_never_an_error(bot: Bot, text: str, user: str) -> None:
+    reply = bot.command(text, user=user)
+    assert reply["response_type"] == "ephemeral" and reply["blocks"] and reply["text"]
+    assert "Something went wrong" not in _text(reply), text
