@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,15 @@ def _write_config(tmp_path: Path, fake: FakeKube) -> Path:
     return path
 
 
+def _spawn_cli(config: Path, now: datetime, *args: str) -> subprocess.Popen[bytes]:
+    """`namespace-ctl --config CONFIG --now NOW ARGS...` as a separate process."""
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    cmd = [sys.executable, "-m", "bot.cli", "--config", str(config), "--now", now.isoformat()]
+    return subprocess.Popen(
+        [*cmd, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
 def _patches(fake: FakeKube) -> int:
     return sum(
         fake.count("PATCH", kind) for kind in ("Deployment", "StatefulSet", "DaemonSet", "CronJob")
@@ -151,18 +161,7 @@ def test_property_8_sigkill_mid_shutdown_then_reconcile(
     originals = cluster_state(_kube(fake, tmp_path))
     config = _write_config(tmp_path, fake)
     fake.latency = 0.03
-    env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    cmd = [
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "--config",
-        str(config),
-        "--now",
-        NIGHT.isoformat(),
-        "shutdown",
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = _spawn_cli(config, NIGHT, "shutdown")
     deadline = time.monotonic() + 60
     while (
         _patches(fake) < kill_after_patches and proc.poll() is None and time.monotonic() < deadline
@@ -202,15 +201,9 @@ def test_sigkill_between_claim_and_wake_leaks_no_slot(fake: FakeKube, tmp_path: 
     fake.reset_counters()
     fake.latency = 0.3  # the wake's inventory read after the claim takes > 1 s
     late = madrid(2026, 12, 1, 22)
-    env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    cmd = [
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "--config",
-        str(config),
-        "--now",
-        late.isoformat(),
+    proc = _spawn_cli(
+        config,
+        late,
         "activate",
         "beta",
         "--cost-center",
@@ -219,8 +212,7 @@ def test_sigkill_between_claim_and_wake_leaks_no_slot(fake: FakeKube, tmp_path: 
         "ana",
         "--reason",
         "deploy",
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    )
     deadline = time.monotonic() + 60
     while h.store.get_slot("beta") is None and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
