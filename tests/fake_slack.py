@@ -152,6 +152,13 @@ class FakeSlack:
             return {"ok": True, "channel": channel, "ts": params.get("ts"), "text": ""}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{1_700_000_000 + next(self._ts)}.000200"}
+        if method in ("views.open", "views.publish", "views.update"):
+            view = params.get("view")
+            view = json.loads(view) if isinstance(view, str) else dict(view or {})
+            return {
+                "ok": True,
+                "view": {"id": f"V{next(self._ts):08d}", "team_id": TEAM_ID, **view},
+            }
         return {"ok": True}
 
 

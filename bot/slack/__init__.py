@@ -1,8 +1,9 @@
 """The Slack adapter: a Bolt app whose listeners translate Slack into `core` use cases.
 
 One module per listener kind, each with `register(app)` (the bolt-python starter template's
-shape): `commands` (the `/namespace` slash command), `actions` (Approve and Deny buttons);
-`blocks` renders every message as Block Kit; `app` builds the Bolt app.
+shape): `commands` (the `/namespace` slash command), `actions` (Approve, Deny and Extend
+buttons), `views` (modal submissions: the activate form, the deny reason), `home` (App Home);
+`blocks` renders every message and modal as Block Kit; `app` builds the Bolt app.
 """
 
 from __future__ import annotations

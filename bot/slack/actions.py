@@ -1,18 +1,24 @@
-"""Approve and Deny buttons on activation requests in the approvals channel.
+"""Buttons: Approve and Deny on activation requests, Extend on "activation ending" notices.
 
-Authorization is core's (an approver of the cost center or an admin, never the requester). On a
-decision the original message is updated (buttons gone; decision, who, when) and the requester is
-told by direct message; a refusal goes to the clicker only, as an ephemeral message.
+Authorization is core's (an approver of the cost center or an admin, never the requester; for
+Extend, the window's owner, an approver or an admin). Approve is one click; Deny opens a modal
+asking the reason (`views` handles its submission). On a decision the original message is updated
+(buttons gone; decision, who, when) and the requester is told by direct message; a refusal goes
+to the clicker only, as an ephemeral message. Any other button gets a message, never a 500.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
+from bot.render import local
 from bot.slack import BotDeps, deps_of
 from bot.slack import blocks as ui
 from core.activation import Opened
@@ -20,41 +26,64 @@ from core.models import ActivationRequest, RequestStatus
 from core.policy import Refusal, RefusalReason
 
 log = logging.getLogger("namespace_ctl.slack.actions")
-# Denial reasons will come from a modal; until then every Slack denial carries this one.
-DENY_REASON = "denied in Slack"
+# Registered last: any button no other listener took (an old message, a forged payload).
+UNKNOWN_ACTION = re.compile(r".*")
+ACTION_IDS = (ui.APPROVE_ACTION, ui.DENY_ACTION, ui.EXTEND_ACTION)
 
 
-def _where(body: dict[str, Any]) -> tuple[str, str]:
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def user_of(body: dict[str, Any]) -> str:
+    user = body.get("user")
+    return str(user.get("id") or "") if isinstance(user, dict) else ""
+
+
+def where(body: dict[str, Any]) -> tuple[str, str]:
     """The channel and timestamp of the message whose button was clicked."""
-    container = body.get("container") or {}
-    channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
-    ts = (body.get("message") or {}).get("ts") or container.get("message_ts", "")
+    container = as_dict(body.get("container"))
+    channel = as_dict(body.get("channel")).get("id") or container.get("channel_id") or ""
+    ts = as_dict(body.get("message")).get("ts") or container.get("message_ts") or ""
     return str(channel), str(ts)
 
 
-def _decide(body: dict[str, Any], client: WebClient, context: BoltContext, approve: bool) -> None:
-    deps = deps_of(context)
-    user = str((body.get("user") or {}).get("id", ""))
-    actions = body.get("actions") or [{}]
-    request_id = str(actions[0].get("value", ""))
-    channel, ts = _where(body)
+def clicked_value(body: dict[str, Any]) -> str:
+    actions = body.get("actions")
+    first = as_dict(actions[0]) if isinstance(actions, list) and actions else {}
+    value = first.get("value")
+    return value if isinstance(value, str) else ""
+
+
+def tell_clicker(
+    client: WebClient, channel: str, user: str, blocks: list[ui.Block], text: str
+) -> None:
+    """Ephemeral where the click happened; a direct message when there is no channel."""
+    if not user:
+        return
     try:
-        at = deps.clock.now()
-        opened: Opened | None = None
-        if approve:
-            request, opened = deps.ctl.approve(request_id, user, at)
+        if channel:
+            client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks)
         else:
-            request = deps.ctl.deny(request_id, user, DENY_REASON, at)
-    except Refusal as refusal:
-        _tell_clicker(client, channel, user, ui.refusal_blocks(None, str(refusal)), str(refusal))
-        if refusal.reason is RefusalReason.EXPIRED:
-            _show_expired(deps, client, channel, ts, request_id)
-        return
+            client.chat_postMessage(channel=user, text=text, blocks=blocks)
     except Exception:
-        log.exception("deciding request %s by %s failed", request_id, user)
-        _tell_clicker(client, channel, user, ui.error_blocks(), "something went wrong")
-        return
-    _update(deps, client, channel, ts, request, opened)
+        log.exception("could not tell %s: %s", user, text)
+
+
+def tell_refusal(client: WebClient, channel: str, user: str, refusal: Refusal) -> None:
+    tell_clicker(client, channel, user, ui.refusal_blocks(None, str(refusal)), str(refusal))
+
+
+def announce_decision(
+    deps: BotDeps,
+    client: WebClient,
+    channel: str,
+    ts: str,
+    request: ActivationRequest,
+    opened: Opened | None = None,
+) -> None:
+    """Update the request's message (buttons gone) and tell the requester."""
+    update_message(deps, client, channel, ts, request, opened)
     try:
         client.chat_postMessage(
             channel=request.requester,
@@ -62,10 +91,10 @@ def _decide(body: dict[str, Any], client: WebClient, context: BoltContext, appro
             blocks=ui.requester_notice_blocks(request, deps.config, opened),
         )
     except Exception:
-        log.exception("could not tell %s about request %s", request.requester, request_id)
+        log.exception("could not tell %s about request %s", request.requester, request.request_id)
 
 
-def _update(
+def update_message(
     deps: BotDeps,
     client: WebClient,
     channel: str,
@@ -86,31 +115,96 @@ def _update(
         log.exception("could not update the message of request %s", request.request_id)
 
 
-def _show_expired(deps: BotDeps, client: WebClient, channel: str, ts: str, request_id: str) -> None:
-    expired = [r for r in deps.ctl.requests([RequestStatus.EXPIRED]) if r.request_id == request_id]
-    if expired:
-        _update(deps, client, channel, ts, expired[0])
+def show_expired(deps: BotDeps, client: WebClient, channel: str, ts: str, request_id: str) -> None:
+    request = deps.ctl.store.get_request(request_id)
+    if request is not None and request.status is RequestStatus.EXPIRED:
+        update_message(deps, client, channel, ts, request)
 
 
-def _tell_clicker(
-    client: WebClient, channel: str, user: str, blocks: list[ui.Block], text: str
-) -> None:
-    try:
-        client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks)
-    except Exception:
-        log.exception("could not tell %s: %s", user, text)
+# ---- the listeners -------------------------------------------------------------------------------
 
 
 def handle_approve(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
-    _decide(body, client, context, approve=True)
+    deps = deps_of(context)
+    user, request_id = user_of(body), clicked_value(body)
+    channel, ts = where(body)
+    try:
+        request, opened = deps.ctl.approve(request_id, user, deps.clock.now())
+    except Refusal as refusal:
+        tell_refusal(client, channel, user, refusal)
+        if refusal.reason is RefusalReason.EXPIRED:
+            show_expired(deps, client, channel, ts, request_id)
+        return
+    except Exception:
+        log.exception("approving request %s by %s failed", request_id, user)
+        tell_clicker(client, channel, user, ui.error_blocks(), "something went wrong")
+        return
+    announce_decision(deps, client, channel, ts, request, opened)
 
 
 def handle_deny(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    """Ask the reason in a modal (the click's trigger_id is valid for 3 s); a request that is
+    gone or decided is said so at once."""
     ack()
-    _decide(body, client, context, approve=False)
+    deps = deps_of(context)
+    user, request_id = user_of(body), clicked_value(body)
+    channel, ts = where(body)
+    try:
+        request = deps.ctl.store.get_request(request_id) if request_id else None
+        if request is None:
+            text = f"not found: request {request_id!r} does not exist"
+            tell_clicker(client, channel, user, ui.refusal_blocks(None, text), text)
+            return
+        if request.status is not RequestStatus.PENDING:
+            text = ui.already_decided_text(request)
+            tell_clicker(client, channel, user, ui.refusal_blocks(None, text), text)
+            return
+        metadata = json.dumps({"request_id": request_id, "channel": channel, "ts": ts})
+        trigger = str(body.get("trigger_id") or "")
+        client.views_open(trigger_id=trigger, view=ui.deny_modal(request, deps.config, metadata))
+    except Exception:
+        log.exception("opening the deny form of request %s for %s failed", request_id, user)
+        tell_clicker(client, channel, user, ui.error_blocks(), "something went wrong")
+
+
+def handle_extend(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    """One more hour for the window of the namespace in the button's value."""
+    ack()
+    deps = deps_of(context)
+    user, namespace = user_of(body), clicked_value(body)
+    channel, _ = where(body)
+    try:
+        slot = deps.ctl.extend(
+            namespace, timedelta(hours=ui.EXTEND_BY_HOURS), user, deps.clock.now()
+        )
+    except Refusal as refusal:
+        tell_refusal(client, channel, user, refusal)
+        return
+    except Exception:
+        log.exception("extending %s by %s failed", namespace, user)
+        tell_clicker(client, channel, user, ui.error_blocks(), "something went wrong")
+        return
+    text = f":stopwatch: `{slot.namespace}` is awake until {local(slot.ends_at, deps.config)}."
+    tell_clicker(client, channel, user, [ui.section(text)], f"{slot.namespace} extended")
+
+
+def handle_unknown(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    ack()
+    channel, _ = where(body)
+    text = (
+        "That button is not one namespace-ctl knows (the message may be out of date): "
+        "try `/namespace help`."
+    )
+    tell_clicker(client, channel, user_of(body), [ui.section(f":warning: {text}")], text)
 
 
 def register(app: App) -> None:
     app.action(ui.APPROVE_ACTION)(handle_approve)
     app.action(ui.DENY_ACTION)(handle_deny)
+    app.action(ui.EXTEND_ACTION)(handle_extend)
+
+
+def register_fallback(app: App) -> None:
+    """After every other listener module: Bolt runs the first listener that matches."""
+    app.action(UNKNOWN_ACTION)(handle_unknown)

@@ -3,22 +3,44 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, request
-from slack_bolt import App, BoltContext, BoltResponse
+from flask import Flask, Response, jsonify, request
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
 
-from bot.slack import DEPS_KEY, BotDeps, actions, commands
+from bot.slack import DEPS_KEY, BotDeps, actions, commands, home, views
+from bot.slack import blocks as ui
 from core.activation import ActivationService
 from core.clock import Clock
 from core.config import Config
 
 log = logging.getLogger("namespace_ctl.slack")
 EVENTS_PATH = "/slack/events"
+
+# Every listener the app registers (slack-app-manifest.yml declares the commands and events).
+COMMANDS = (commands.COMMAND,)
+ACTIONS = actions.ACTION_IDS
+VIEWS = views.VIEW_IDS
+EVENTS = home.EVENT_TYPES
+
+# Payload types a listener (or Bolt's own middleware) handles; any other is refused with 400.
+_KNOWN_TYPES = (
+    None,  # a slash command
+    "block_actions",
+    "view_submission",
+    "view_closed",
+    "event_callback",
+    "url_verification",
+    "app_rate_limited",
+)
+_VERIFIERS: weakref.WeakKeyDictionary[App, SignatureVerifier] = weakref.WeakKeyDictionary()
 
 
 def create_app(
@@ -30,13 +52,17 @@ def create_app(
     base_url = config.slack.api_base_url
     client = WebClient(token=token, base_url=base_url if base_url.endswith("/") else base_url + "/")
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+
     app = App(
         name="namespace-ctl",
         client=client,
         signing_secret=signing_secret,
         process_before_response=False,
         token_verification_enabled=False,  # auth.test on the first request, not at start
+        # After the signature check, before anything reads the body.
+        before_authorize=PayloadGuard(client),
     )
+    _VERIFIERS[app] = SignatureVerifier(signing_secret)
     deps = BotDeps(ctl=ctl, config=config, clock=clock)
 
     def inject(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
@@ -50,7 +76,61 @@ def create_app(
     app.error(on_error)
     commands.register(app)
     actions.register(app)
+    views.register(app)
+    home.register(app)
+    actions.register_fallback(app)
     return app
+
+
+class PayloadGuard(Middleware):
+    """Signed but malformed payloads get a 400 (and the clicker a word), never a 500 from
+    Bolt's matchers reading fields that are not there. A `Middleware` subclass, not a function:
+    Bolt builds a function's keyword arguments from the body (e.g. `actions[0]`) and would fail
+    on the very payloads this refuses."""
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse:
+        body = req.body
+        problem = malformed(body)
+        if problem is None:
+            return next()
+        log.warning("refused a malformed Slack payload: %s", problem)
+        if isinstance(body, dict) and body.get("type") == "block_actions":
+            channel, _ = actions.where(body)
+            text = f"namespace-ctl could not read that click ({problem})."
+            user = actions.user_of(body)
+            actions.tell_clicker(self.client, channel, user, [ui.section(text)], text)
+        return BoltResponse(status=400, body={"error": f"malformed payload: {problem}"})
+
+
+def malformed(body: Any) -> str | None:
+    """Why a signed payload cannot be handled, or None when its shape is one we read."""
+    if not isinstance(body, dict):
+        return "not a JSON object"
+    kind = body.get("type")
+    if kind not in _KNOWN_TYPES:
+        return f"unsupported type {str(kind)[:40]!r}"
+    if kind == "block_actions":
+        listed = body.get("actions")
+        first = listed[0] if isinstance(listed, list) and listed else None
+        if not isinstance(first, dict) or not isinstance(first.get("action_id"), str):
+            return "no action"
+    if kind in ("view_submission", "view_closed"):
+        view = body.get("view")
+        # Bolt's own matchers read `view.type` (workflow steps) as well as `callback_id`.
+        if not isinstance(view, dict) or not all(
+            isinstance(view.get(key), str) for key in ("callback_id", "type")
+        ):
+            return "no view"
+    if kind == "event_callback":
+        event = body.get("event")
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            return "no event"
+    return None
 
 
 def create_flask_app(app: App) -> Flask:
@@ -59,8 +139,16 @@ def create_flask_app(app: App) -> Flask:
     handler = SlackRequestHandler(app)
 
     @flask_app.post(EVENTS_PATH)
-    def slack_events() -> Response:
-        response: Response = handler.handle(request)
+    def slack_events() -> Response | tuple[Response, int]:
+        try:
+            response: Response = handler.handle(request)
+        except Exception:  # a body Bolt cannot even parse
+            log.warning("unreadable request at %s", EVENTS_PATH, exc_info=True)
+            verifier = _VERIFIERS.get(app)
+            raw = request.get_data(as_text=True)
+            if verifier is None or not verifier.is_valid_request(raw, dict(request.headers)):
+                return jsonify(error="invalid request"), 401
+            return jsonify(error="malformed payload"), 400
         return response
 
     @flask_app.get("/healthz")

@@ -9,6 +9,7 @@ from bot.render import local
 from core.activation import Opened
 from core.config import Config, format_duration
 from core.models import ActivationRequest, ActivationSlot, RequestStatus
+from core.report import WeekSummary
 from core.service import StatusReport
 
 Block = dict[str, Any]
@@ -16,6 +17,10 @@ Block = dict[str, Any]
 APPROVE_ACTION = "approve_request"
 DENY_ACTION = "deny_request"
 DECISION_BLOCK = "request_decision"
+# The Extend button on "activation ending in 10 minutes" notices (value: the namespace).
+EXTEND_ACTION = "extend_window"
+EXTEND_BLOCK = "extend_window"
+EXTEND_BY_HOURS = 1
 MAX_SECTION_TEXT = 2900  # Slack's limit is 3000 characters per section text
 
 USAGE: dict[str, str] = {
@@ -23,11 +28,17 @@ USAGE: dict[str, str] = {
     "status": "`/namespace status [namespace]`: the schedule and each namespace's state",
     "activate": (
         "`/namespace activate <namespace> [duration] <cost-center> <reason...>`: ask a colleague "
-        "to approve waking a namespace after hours (duration like `2h`, `90m`; default from config)"
+        "to approve waking a namespace after hours (duration like `2h`, `90m`; default from "
+        "config); with arguments missing, a form opens"
     ),
     "deactivate": "`/namespace deactivate <namespace>`: end an activation window now",
     "extend": "`/namespace extend <namespace> <duration>`: make a live window longer",
     "list": "`/namespace list`: namespaces awake by activation, pending requests, bookings",
+    "schedule": (
+        "`/namespace schedule <namespace> <YYYY-MM-DD> <HH:MM> <duration> <cost-center> "
+        "<reason...>`: book an after-hours window ahead (local time), approved like activate"
+    ),
+    "report": "`/namespace report [YYYY-Www]`: this week's hours asleep and activations so far",
 }
 
 
@@ -133,8 +144,9 @@ def _request_line(r: ActivationRequest, config: Config) -> str:
 
 def request_summary(r: ActivationRequest, config: Config) -> str:
     duration = format_duration(timedelta(minutes=r.duration_minutes))
+    when = f" from *{local(r.starts_at, config)}*" if r.is_booking else ""
     return (
-        f"{mention(r.requester)} asks to wake `{r.namespace}` for *{duration}*, charged to "
+        f"{mention(r.requester)} asks to wake `{r.namespace}`{when} for *{duration}*, charged to "
         f"*{escape(r.cost_center)}*.\n>{escape(r.reason)}"
     )
 
@@ -218,6 +230,8 @@ def requester_notice_blocks(
     if r.status is RequestStatus.APPROVED:
         text = f":white_check_mark: Your request `{r.request_id}` to wake `{r.namespace}` was "
         text += f"approved by {mention(r.decided_by)}."
+        if r.is_booking:
+            text += f" It starts by itself at {local(r.starts_at, config)}."
         if opened is not None:
             text += "\n" + opened_text(opened, config)
     else:
@@ -225,3 +239,189 @@ def requester_notice_blocks(
         text += f" by {mention(r.decided_by)}" if r.decided_by else ""
         text += f": {escape(r.decision_reason)}" if r.decision_reason else "."
     return [section(text)]
+
+
+def already_decided_text(r: ActivationRequest) -> str:
+    """What a late click is told (the wording of core's refusal)."""
+    who = f" by {r.decided_by}" if r.decided_by else ""
+    return f"request {r.request_id} already decided: {r.status.value}{who}"
+
+
+def extend_button(namespace: str) -> Block:
+    """The Extend button for "activation ending" notices (one click: one more hour)."""
+    return {
+        "type": "actions",
+        "block_id": EXTEND_BLOCK,
+        "elements": [
+            {
+                "type": "button",
+                "action_id": EXTEND_ACTION,
+                "text": {"type": "plain_text", "text": f"Extend {EXTEND_BY_HOURS}h"},
+                "value": namespace,
+            }
+        ],
+    }
+
+
+def hours(value: float) -> str:
+    return f"{value:.1f} h"
+
+
+def report_blocks(summary: WeekSummary, config: Config, top: int = 25) -> list[Block]:
+    """The week so far: hours asleep per namespace, activations per cost center (the costs
+    issue adds money)."""
+    title = (
+        f"*Week {summary.week}* ({local(summary.start, config)} to {local(summary.until, config)})"
+    )
+    asleep = sorted(summary.namespaces, key=lambda n: (-n.asleep_hours, n.namespace))
+    lines = [f"• `{n.namespace}`: {hours(n.asleep_hours)}" for n in asleep[:top]]
+    if len(asleep) > top:
+        lines.append(f"…and {len(asleep) - top} more")
+    uses = [
+        f"• *{escape(c.cost_center)}*: {c.activations} activation"
+        f"{'' if c.activations == 1 else 's'}, {hours(c.hours)} awake"
+        for c in summary.cost_centers
+    ]
+    return [
+        section(f":bar_chart: {title}"),
+        section(
+            f"*Hours asleep* (total {hours(summary.total_asleep_hours)})\n"
+            + ("\n".join(lines) or "none yet")
+        ),
+        section("*After-hours activations by cost center*\n" + ("\n".join(uses) or "none")),
+    ]
+
+
+# ---- modals -------------------------------------------------------------------------------------
+
+ACTIVATE_VIEW = "activate_request"
+DENY_VIEW = "deny_request_reason"
+FIELD_ACTION = "value"  # every input's action_id: the block_id names the field
+NAMESPACE_FIELD = "activate_namespace"
+DURATION_FIELD = "activate_duration"
+COST_CENTER_FIELD = "activate_cost_center"
+REASON_FIELD = "activate_reason"
+DENY_REASON_FIELD = "deny_reason"
+MAX_OPTIONS = 100  # Slack's limit for a static_select
+MAX_OPTION_VALUE = 150
+
+
+def plain(text: str, limit: int = 3000) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text if len(text) <= limit else text[: limit - 1] + "…"}
+
+
+def _option(value: str) -> Block:
+    return {"text": plain(value, 75), "value": value}
+
+
+def choice_element(options: list[str], initial: str, placeholder: str) -> Block:
+    """A static_select of `options`, or a text input when they do not fit one (none, too many,
+    or the given value is not among them)."""
+    options = [o for o in options if len(o) <= MAX_OPTION_VALUE]
+    if 0 < len(options) <= MAX_OPTIONS and (not initial or initial in options):
+        element: Block = {
+            "type": "static_select",
+            "action_id": FIELD_ACTION,
+            "placeholder": plain(placeholder, 150),
+            "options": [_option(o) for o in options],
+        }
+        if initial:
+            element["initial_option"] = _option(initial)
+        return element
+    element = {"type": "plain_text_input", "action_id": FIELD_ACTION}
+    if initial:
+        element["initial_value"] = initial
+    return element
+
+
+def text_element(initial: str = "", multiline: bool = False, max_length: int = 0) -> Block:
+    element: Block = {"type": "plain_text_input", "action_id": FIELD_ACTION}
+    if multiline:
+        element["multiline"] = True
+    if max_length:
+        element["max_length"] = max_length
+    if initial:
+        element["initial_value"] = initial[:max_length] if max_length else initial
+    return element
+
+
+def input_block(block_id: str, label: str, element: Block, hint: str = "") -> Block:
+    block: Block = {"type": "input", "block_id": block_id, "label": plain(label, 2000)}
+    block["element"] = element
+    if hint:
+        block["hint"] = plain(hint, 2000)
+    return block
+
+
+def modal(
+    callback_id: str, title: str, blocks: list[Block], submit: str = "", metadata: str = ""
+) -> Block:
+    view: Block = {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": plain(title, 24),
+        "close": plain("Cancel" if submit else "Close", 24),
+        "blocks": blocks,
+    }
+    if submit:
+        view["submit"] = plain(submit, 24)
+    if metadata:
+        view["private_metadata"] = metadata
+    return view
+
+
+def activate_modal(
+    config: Config,
+    namespaces: list[str],
+    cost_centers: list[str],
+    given: dict[str, str],
+    metadata: str,
+) -> Block:
+    """The form `/namespace activate` opens when arguments are missing, pre-filled with `given`
+    (keys: namespace, duration, cost_center, reason)."""
+    default = format_duration(config.activation.default_duration)
+    limit = format_duration(config.activation.max_duration)
+    blocks = [
+        section("Wake a namespace after hours; a colleague approves it in the approvals channel."),
+        input_block(
+            NAMESPACE_FIELD,
+            "Namespace",
+            choice_element(namespaces, given.get("namespace", ""), "Choose a namespace"),
+        ),
+        input_block(
+            DURATION_FIELD,
+            "Duration",
+            text_element(given.get("duration") or default, max_length=20),
+            hint=f"Like 2h, 90m or 1h30m; at most {limit}.",
+        ),
+        input_block(
+            COST_CENTER_FIELD,
+            "Cost center",
+            choice_element(cost_centers, given.get("cost_center", ""), "Who pays for it"),
+        ),
+        input_block(
+            REASON_FIELD,
+            "Reason",
+            text_element(given.get("reason", ""), multiline=True, max_length=500),
+            hint="Your approver reads this.",
+        ),
+    ]
+    return modal(ACTIVATE_VIEW, "Wake a namespace", blocks, submit="Request", metadata=metadata)
+
+
+def deny_modal(r: ActivationRequest, config: Config, metadata: str) -> Block:
+    blocks = [
+        section(request_summary(r, config)),
+        input_block(
+            DENY_REASON_FIELD,
+            "Why not?",
+            text_element(multiline=True, max_length=500),
+            hint="The requester is told this reason.",
+        ),
+    ]
+    return modal(DENY_VIEW, "Deny request", blocks, submit="Deny", metadata=metadata)
+
+
+def notice_modal(title: str, text: str) -> Block:
+    """A modal that only says something (what a submission turns into when it cannot go on)."""
+    return modal("namespace_ctl_notice", title, [section(text)])

@@ -1,17 +1,21 @@
 """The `/namespace` slash command: parse the text, call a core use case, reply ephemerally.
 
 Every request is acknowledged first (Slack wants an answer within 3 s); the work and the reply
-(through the command's `response_url`) come after. Missing or malformed arguments get the usage;
-a core `Refusal` gets its message (which holds the reason word) and the usage; anything else a
-friendly error: never a 500.
+(through the command's `response_url`) come after. `activate` with arguments missing opens a
+form (the `views` module takes its submission); other missing or malformed arguments get the
+usage; a core `Refusal` gets its message (which holds the reason word) and the usage; anything
+else a friendly error: never a 500. `post_request` is the one place a request is posted for
+approval.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -20,12 +24,16 @@ from slack_sdk import WebClient
 from bot.render import local
 from bot.slack import BotDeps, deps_of
 from bot.slack import blocks as ui
+from core.clock import epoch
 from core.config import parse_duration
-from core.models import RequestStatus
-from core.policy import Refusal
+from core.models import ActivationRequest, CostCenterPermission, RequestStatus
+from core.policy import Refusal, lists_namespace
+from core.report import iso_week, parse_week, summarize_week
 
 log = logging.getLogger("namespace_ctl.slack.commands")
 COMMAND = "/namespace"
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIME_RE = re.compile(r"^\d{2}:\d{2}$")
 
 
 class UsageError(Exception):
@@ -44,6 +52,8 @@ class Invocation:
     channel: str
     subcommand: str
     args: list[str] = field(default_factory=list)
+    trigger_id: str = ""  # lets the command open a modal (valid for 3 s)
+    response_url: str = ""
 
 
 @dataclass
@@ -55,11 +65,13 @@ class Reply:
 Handler = Callable[[BotDeps, Invocation, WebClient], Reply]
 
 
-def parse(user: str, channel: str, text: str) -> Invocation:
+def parse(
+    user: str, channel: str, text: str, trigger_id: str = "", response_url: str = ""
+) -> Invocation:
     words = (text or "").split()
     if not words:
-        return Invocation(user, channel, "help")
-    return Invocation(user, channel, words[0].lower(), words[1:])
+        return Invocation(user, channel, "help", [], trigger_id, response_url)
+    return Invocation(user, channel, words[0].lower(), words[1:], trigger_id, response_url)
 
 
 def _duration(subcommand: str, text: str) -> timedelta:
@@ -95,16 +107,76 @@ def cmd_status(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
 
 
 def cmd_activate(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
-    args = list(inv.args)
-    if not args:
-        raise UsageError("activate", "which namespace? (a form for this is coming)")
-    namespace = args.pop(0)
-    duration = _duration("activate", args.pop(0)) if args and _is_duration(args[0]) else None
-    if len(args) < 2:
+    given = _activate_arguments(inv.args)
+    if not given.get("cost_center") or not given.get("reason"):
+        if _open_activate_modal(deps, inv, client, given):
+            return Reply(
+                "a form opened",
+                [ui.section(":memo: A form opened: fill in what is missing and press *Request*.")],
+            )
+        if "namespace" not in given:
+            raise UsageError("activate", "which namespace?")
         raise UsageError("activate", "give a cost center and a reason")
-    cost_center, reason = args[0], " ".join(args[1:])
+    duration = _duration("activate", given["duration"]) if "duration" in given else None
     at = deps.clock.now()
-    request = deps.ctl.request(namespace, cost_center, inv.user, duration, reason, at)
+    request = deps.ctl.request(
+        given["namespace"], given["cost_center"], inv.user, duration, given["reason"], at
+    )
+    return post_request(deps, client, request)
+
+
+def _activate_arguments(args: list[str]) -> dict[str, str]:
+    """`<namespace> [duration] [cost-center] [reason...]`, as far as given."""
+    rest = list(args)
+    given: dict[str, str] = {}
+    if rest:
+        given["namespace"] = rest.pop(0)
+    if rest and _is_duration(rest[0]):
+        given["duration"] = rest.pop(0)
+    if rest:
+        given["cost_center"] = rest.pop(0)
+    if rest:
+        given["reason"] = " ".join(rest)
+    return given
+
+
+def _open_activate_modal(
+    deps: BotDeps, inv: Invocation, client: WebClient, given: dict[str, str]
+) -> bool:
+    """Open the activate form with the command's trigger; False when that is not possible."""
+    if not inv.trigger_id:
+        return False
+    cost_centers = [p for p in deps.ctl.cost_centers() if p.is_authorized]
+    metadata = json.dumps({"channel": inv.channel, "response_url": inv.response_url})
+    view = ui.activate_modal(
+        deps.config,
+        activatable_namespaces(deps, cost_centers),
+        [p.cost_center for p in cost_centers],
+        given,
+        metadata,
+    )
+    try:
+        client.views_open(trigger_id=inv.trigger_id, view=view)
+    except Exception:
+        log.exception("could not open the activate form for %s", inv.user)
+        return False
+    return True
+
+
+def activatable_namespaces(deps: BotDeps, cost_centers: list[CostCenterPermission]) -> list[str]:
+    """Managed namespaces that some authorized cost center lists (one namespace list call)."""
+    service = deps.ctl.namespaces
+    return sorted(
+        info.name
+        for info in service.cluster.list_namespaces()
+        if service.exclusions.reason(info) is None
+        and any(lists_namespace(p, info.name) for p in cost_centers)
+    )
+
+
+def post_request(deps: BotDeps, client: WebClient, request: ActivationRequest) -> Reply:
+    """Post a new request (or booking) to the approvals channel with its buttons; the reply for
+    the requester. The one place requests are posted (the command and the form both use it)."""
     channel = deps.config.slack.approvals_channel
     try:
         client.chat_postMessage(
@@ -124,12 +196,14 @@ def cmd_activate(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
                 )
             ],
         )
+    what = "Booking" if request.is_booking else "Request"
+    when = f" from {local(request.starts_at, deps.config)}" if request.is_booking else ""
     return Reply(
         f"request {request.request_id} sent for approval",
         [
             ui.section(
-                f":hourglass_flowing_sand: Request `{request.request_id}` to wake "
-                f"`{request.namespace}` sent to {channel} for approval; it expires "
+                f":hourglass_flowing_sand: {what} `{request.request_id}` to wake "
+                f"`{request.namespace}`{when} sent to {channel} for approval; it expires "
                 f"{local(request.expires_at, deps.config)}. You will be told here when someone "
                 "decides."
             )
@@ -170,6 +244,46 @@ def cmd_list(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
     return Reply("activations", blocks)
 
 
+def cmd_schedule(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
+    if len(inv.args) < 6:
+        raise UsageError("schedule", "give a namespace, date, time, duration, cost center, reason")
+    namespace, day, clock, length, cost_center, *reason = inv.args
+    starts_at = _local_start(day, clock, deps)
+    duration = _duration("schedule", length)
+    at = deps.clock.now()
+    request = deps.ctl.request(
+        namespace, cost_center, inv.user, duration, " ".join(reason), at, starts_at=starts_at
+    )
+    return post_request(deps, client, request)
+
+
+def _local_start(day: str, clock: str, deps: BotDeps) -> datetime:
+    """`YYYY-MM-DD` and `HH:MM` in the configured zone."""
+    if not _DATE_RE.match(day):
+        raise UsageError("schedule", f"{day!r} is not a date: use YYYY-MM-DD, e.g. 2026-12-24")
+    if not _TIME_RE.match(clock):
+        raise UsageError("schedule", f"{clock!r} is not a time: use HH:MM (24h), e.g. 21:30")
+    try:
+        return datetime.combine(
+            date.fromisoformat(day), time.fromisoformat(clock), deps.config.zone
+        )
+    except ValueError as exc:
+        raise UsageError("schedule", f"{day} {clock} is not a valid date and time: {exc}") from None
+
+
+def cmd_report(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
+    if len(inv.args) > 1:
+        raise UsageError("report", "report takes at most one week, like 2026-W49")
+    now = deps.clock.now()
+    zone = deps.config.zone
+    try:
+        week = parse_week(inv.args[0], zone) if inv.args else iso_week(now, zone)
+    except ValueError as exc:
+        raise UsageError("report", str(exc)) from None
+    summary = summarize_week(deps.ctl.namespaces.history(), week, epoch(now))
+    return Reply(f"week {summary.week}", ui.report_blocks(summary, deps.config))
+
+
 SUBCOMMANDS: dict[str, Handler] = {
     "help": cmd_help,
     "status": cmd_status,
@@ -177,6 +291,8 @@ SUBCOMMANDS: dict[str, Handler] = {
     "deactivate": cmd_deactivate,
     "extend": cmd_extend,
     "list": cmd_list,
+    "schedule": cmd_schedule,
+    "report": cmd_report,
 }
 
 
@@ -211,6 +327,8 @@ def handle_namespace(
         str(command.get("user_id", "")),
         str(command.get("channel_id", "")),
         str(command.get("text", "")),
+        str(command.get("trigger_id", "")),
+        str(command.get("response_url", "")),
     )
     reply = run(deps_of(context), inv, client)
     try:
