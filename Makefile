@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= examples/config.yaml
+PORT ?= 3000
 
 .PHONY: run test lint demo bench clean
 
@@ -12,9 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-# Until the Slack bot lands, `run` shows the state of the example (simulated) cluster.
+# The bot on the example config (simulated cluster, SQLite): with no Slack tokens in the
+# environment, the console on stdin; the jobs run and /healthz, /readyz answer on $(PORT).
 run: $(STAMP)
-	$(BIN)/namespace-ctl --config $(CONFIG) status
+	$(BIN)/namespace-ctl --config $(CONFIG) serve --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check --no-cache .

@@ -61,6 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--limit", type=_positive_int, help="at most this many records")
     history.add_argument("--json", action="store_true", help="records with the seed's names")
     cli_activation.add_commands(commands)
+
+    serve = commands.add_parser(
+        "serve", help="the bot: Slack (HTTP or Socket Mode) or the console, jobs, /healthz /readyz"
+    )
+    serve.add_argument("--port", type=_port, default=3000, help="HTTP port (default 3000)")
+    serve.add_argument(
+        "--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0, every interface)"
+    )
+    serve.add_argument(
+        "--no-console",
+        action="store_true",
+        help="without Slack tokens, run the jobs and the HTTP server only (no console on stdin)",
+    )
+    commands.add_parser("console", help="chat with the bot's Slack listeners on stdin, no Slack")
     return parser
 
 
@@ -72,6 +86,12 @@ def _operation_flags(cmd: argparse.ArgumentParser) -> None:
 def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535)")
     return int(text)
 
 
@@ -170,12 +190,39 @@ def cmd_history(ctl: ActivationService, args: argparse.Namespace, config: Config
     return EXIT_OK
 
 
+def cmd_serve(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
+    from bot import serve
+
+    server = serve.Serve(
+        ctl,
+        config,
+        ctl.namespaces.clock,
+        host=args.host,
+        port=args.port,
+        use_console=not args.no_console,
+    )
+    server.install_signal_handlers()
+    try:
+        return server.run()
+    except serve.UsageError as exc:
+        print(f"namespace-ctl: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def cmd_console(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
+    from bot.console import run_console
+
+    return run_console(ctl, config, ctl.namespaces.clock, sys.stdin, sys.stdout)
+
+
 COMMANDS: dict[str, Callable[[ActivationService, argparse.Namespace, Config], int]] = {
     "status": cmd_status,
     "shutdown": cmd_operation,
     "startup": cmd_operation,
     "reconcile": cmd_operation,
     "history": cmd_history,
+    "serve": cmd_serve,
+    "console": cmd_console,
     **cli_activation.COMMANDS,
 }
 

@@ -1,0 +1,289 @@
+"""`namespace-ctl serve`: the Bolt app, the in-process jobs and one HTTP server, until a signal.
+
+Modes, from the environment (secrets never come from the config file):
+- HTTP: `SLACK_BOT_TOKEN` and `SLACK_SIGNING_SECRET`: Slack posts to `/slack/events`.
+- Socket Mode: `SLACK_BOT_TOKEN` and `SLACK_APP_TOKEN` (slack_bolt's builtin client, no public
+  URL); the HTTP server still serves `/healthz` and `/readyz`.
+- Console: no Slack token: the same listeners driven from stdin (`bot.console`), for `make run`;
+  when stdin ends (or `/quit`), serve stops. `--no-console`: scheduler and HTTP only.
+
+The HTTP server is waitress (pure Python, no dependencies, a production WSGI server with a
+thread pool). SIGTERM and SIGINT stop the Socket Mode client, the scheduler (waiting for a running
+job) and the server, and exit 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import IO, Any
+
+from flask import Flask, Response, jsonify
+from slack_bolt import App
+from slack_sdk import WebClient
+from waitress.server import create_server
+
+from bot.console import Console
+from bot.jobs import Jobs, PassReport, no_drain, no_report, no_summary
+from bot.slack.app import EVENTS_PATH, create_app, create_flask_app
+from core.activation import ActivationService
+from core.clock import Clock
+from core.config import Config
+from core.errors import NamespaceCtlError
+
+log = logging.getLogger("namespace_ctl.serve")
+BOT_TOKEN, SIGNING_SECRET, APP_TOKEN = "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"
+SERVER_THREADS = 8
+FIRST_PASS_WAIT = 30.0  # seconds the console waits for the first reconcile before reading
+
+
+class Mode(StrEnum):
+    HTTP = "HTTP (Slack posts to /slack/events)"
+    SOCKET = "Socket Mode"
+    CONSOLE = "console (no Slack tokens: type below; /help)"
+    HEADLESS = "headless (no Slack tokens, no console: Slack calls print on stdout)"
+
+
+class UsageError(Exception):
+    """A Slack setting missing from the environment (exit 2)."""
+
+
+def slack_mode(environ: Mapping[str, str], console: bool = True) -> Mode:
+    bot, secret, app = (
+        environ.get(name, "").strip() for name in (BOT_TOKEN, SIGNING_SECRET, APP_TOKEN)
+    )
+    if app:
+        if not bot:
+            raise UsageError(f"{APP_TOKEN} is set but {BOT_TOKEN} is not: Socket Mode needs both")
+        return Mode.SOCKET
+    if bot and secret:
+        return Mode.HTTP
+    if bot or secret:
+        missing = SIGNING_SECRET if bot else BOT_TOKEN
+        raise UsageError(
+            f"{missing} is not set: HTTP mode needs {BOT_TOKEN} and {SIGNING_SECRET} "
+            f"(add {APP_TOKEN} for Socket Mode; unset both for the console)"
+        )
+    return Mode.CONSOLE if console else Mode.HEADLESS
+
+
+# ---- what the integrator wires ------------------------------------------------------------------
+
+
+@dataclass
+class JobHooks:
+    """The callables the jobs call: the notifier's outbox drain and pass reports (shutdown and
+    startup summaries), and the weekly summary. Defaults do nothing."""
+
+    drain: Callable[[datetime], int] = no_drain
+    weekly_summary: Callable[[datetime], None] = no_summary
+    on_pass: Callable[[PassReport], None] = no_report
+
+
+def job_hooks(ctl: ActivationService, config: Config, clock: Clock, client: WebClient) -> JobHooks:
+    """Where the notifier and the weekly summary plug in. `client` is the Bolt app's Web API
+    client (in console mode its calls print on the console)."""
+    return JobHooks()
+
+
+# ---- readiness ----------------------------------------------------------------------------------
+
+
+def readiness(ctl: ActivationService, jobs: Jobs) -> tuple[bool, dict[str, Any]]:
+    """Ready when the store answers, a pass over the cluster has completed and the scheduler
+    runs; otherwise the reasons."""
+    reasons: list[str] = []
+    try:
+        ctl.store.get_cost_center("__readyz__")
+    except Exception as exc:
+        reasons.append(f"store: {type(exc).__name__}: {exc}")
+    health = jobs.health
+    if health.completed_at is None:
+        why = f": {health.error}" if health.error else " yet"
+        reasons.append(f"cluster: no reconcile pass has completed{why}")
+    if not jobs.running:
+        reasons.append("scheduler: not running")
+    if reasons:
+        return False, {"status": "not ready", "reasons": reasons}
+    assert health.completed_at is not None
+    return True, {"status": "ready", "last_pass": health.completed_at.isoformat()}
+
+
+def add_readiness(flask_app: Flask, ctl: ActivationService, jobs: Jobs) -> Flask:
+    @flask_app.get("/readyz")
+    def readyz() -> tuple[Response, int]:
+        ready, body = readiness(ctl, jobs)
+        return jsonify(body), 200 if ready else 503
+
+    return flask_app
+
+
+# ---- the HTTP server ----------------------------------------------------------------------------
+
+
+class HttpServer:
+    """waitress on a thread, stoppable from another thread."""
+
+    def __init__(self, app: Flask, host: str, port: int) -> None:
+        self._server: Any = create_server(
+            app, host=host, port=port, threads=SERVER_THREADS, ident="namespace-ctl"
+        )
+        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.effective_port)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        # Closing the sockets from the loop's own thread (a trigger thunk) ends its loop cleanly.
+        server = self._server
+        server.trigger.pull_trigger(lambda: _close_all(server._map))
+        self._thread.join(timeout)
+        server.task_dispatcher.shutdown()
+
+
+def _close_all(socket_map: dict[int, Any]) -> None:
+    for dispatcher in list(socket_map.values()):
+        with contextlib.suppress(OSError):
+            dispatcher.close()
+    socket_map.clear()
+
+
+# ---- serve --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Serve:
+    ctl: ActivationService
+    config: Config
+    clock: Clock
+    host: str = "0.0.0.0"
+    port: int = 3000
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    stdin: IO[str] = field(default_factory=lambda: sys.stdin)
+    out: IO[str] = field(default_factory=lambda: sys.stdout)
+    use_console: bool = True
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> int:
+        mode = slack_mode(self.environ, self.use_console)
+        _configure_logging(mode)
+        console = None
+        if mode in (Mode.CONSOLE, Mode.HEADLESS):
+            console = Console(self.ctl, self.config, self.clock, self.out)
+            app = console.app
+        else:
+            app = self._slack_app()
+        hooks = job_hooks(self.ctl, self.config, self.clock, app.client)
+        jobs = Jobs(
+            self.ctl,
+            self.config,
+            self.clock,
+            drain=hooks.drain,
+            weekly_summary=hooks.weekly_summary,
+            on_pass=hooks.on_pass,
+        )
+        try:
+            server = HttpServer(
+                add_readiness(create_flask_app(app), self.ctl, jobs), self.host, self.port
+            )
+        except OSError as exc:
+            if console is not None:
+                console.close()
+            raise NamespaceCtlError(
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc} "
+                "(choose another --port)"
+            ) from None
+        socket_mode = None
+        server.start()
+        try:
+            jobs.start()
+            if mode is Mode.SOCKET:
+                from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+                socket_mode = SocketModeHandler(app, self.environ[APP_TOKEN])
+                socket_mode.connect()
+            self._banner(mode, server.port)
+            if mode is Mode.CONSOLE and console is not None:
+                # The first line typed sees the cluster as the schedule wants it.
+                jobs.health.wait_first_pass(FIRST_PASS_WAIT)
+                threading.Thread(
+                    target=self._console, args=(console,), name="console", daemon=True
+                ).start()
+            self.stopping.wait()
+        finally:
+            log.info("stopping")
+            if socket_mode is not None:
+                socket_mode.close()
+            jobs.stop()
+            server.stop()
+            # Listeners still running after their ack finish before the store is closed.
+            app.listener_runner.listener_executor.shutdown(wait=True)
+            if console is not None:
+                console.close()
+        return 0
+
+    def _slack_app(self) -> App:
+        # Socket Mode needs no signing secret; a random one keeps /slack/events closed.
+        secret = self.environ.get(SIGNING_SECRET, "").strip() or secrets.token_hex(32)
+        return create_app(self.ctl, self.config, self.environ[BOT_TOKEN], secret, self.clock)
+
+    def _console(self, console: Console) -> None:
+        try:
+            console.run(self.stdin)
+        finally:
+            self.stopping.set()
+
+    def _banner(self, mode: Mode, port: int) -> None:
+        config = self.config
+        store = config.store
+        where = (
+            store.path
+            if store.backend == "sqlite"
+            else f"{store.region} {store.endpoint_url or ''} prefix {store.table_prefix!r}".strip()
+        )
+        cluster = config.cluster
+        target = (
+            f"simulated {cluster.simulated}"
+            if cluster.simulated
+            else f"kubernetes {cluster.context or cluster.kubeconfig or '(in-cluster or default)'}"
+        )
+        now = self.clock.now().astimezone(config.zone)
+        lines = [
+            f"namespace-ctl serve: {mode.value}",
+            f"  store:   {store.backend} {where}",
+            f"  cluster: {target}",
+            f"  http:    {self.host}:{port} (/healthz, /readyz"
+            + (f", {EVENTS_PATH})" if mode is Mode.HTTP else ")"),
+            f"  clock:   {now.isoformat(timespec='seconds')} ({config.timezone})",
+            "  jobs:    business-hours edges, reconcile every 5 min, bookings every minute, "
+            "notices every 30 s, weekly summary Monday 09:00",
+        ]
+        print("\n".join(lines), file=self.out, flush=True)
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT stop serving (main thread only, as Python requires)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self.stopping.set())
+
+
+def _configure_logging(mode: Mode) -> None:
+    """Logs to stderr; in console mode only warnings, so the chat stays readable."""
+    level = logging.WARNING if mode is Mode.CONSOLE else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("waitress").setLevel(logging.WARNING)
