@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Concatenate, ParamSpec, TypeVar
 
+from core import notices
 from core.clock import epoch
 from core.config import Config, format_duration
 from core.models import (
@@ -118,7 +119,7 @@ class ActivationService:
     ) -> Opened:
         """Wake `namespace` now for `duration`, charged to `cost_center`: every rule and cap."""
         slot = self._claim(namespace, cost_center, user, duration, reason, at, request_id)
-        return self._open(slot)
+        return self._open(slot, "approved" if request_id else "activated")
 
     @counts_refusals
     def deactivate(self, namespace: str, user: str, at: datetime) -> ActivationSlot:
@@ -140,6 +141,7 @@ class ActivationService:
             )
         )
         self._end(slot, ts)
+        self._notify(notices.activation_ended(slot, ts, by=user))
         return slot
 
     @counts_refusals
@@ -178,6 +180,20 @@ class ActivationService:
         starts_at: datetime | None = None,
     ) -> ActivationRequest:
         """A pending request (now, or a booking from `starts_at`), to be approved by a colleague."""
+        request = self._new_request(namespace, cost_center, user, duration, reason, at, starts_at)
+        self._notify(notices.request_opened(request))
+        return request
+
+    def _new_request(
+        self,
+        namespace: str,
+        cost_center: str,
+        user: str,
+        duration: timedelta | None,
+        reason: str,
+        at: datetime,
+        starts_at: datetime | None = None,
+    ) -> ActivationRequest:
         duration = duration or self.config.activation.default_duration
         when = starts_at or at
         if starts_at is not None and starts_at <= at:
@@ -225,6 +241,7 @@ class ActivationService:
         # The decision first: of racing clicks exactly one passes this conditional write.
         decided = self._decide(request, RequestStatus.APPROVED, approver, at)
         if request.is_booking:
+            self._notify(notices.request_decided(decided))
             return decided, None
         try:
             slot = self._claim(
@@ -244,7 +261,9 @@ class ActivationService:
             )
             raise
         self.store.mark_request_started(request_id, epoch(at))
-        return decided, self._open(slot)
+        opened = self._open(slot, "approved")
+        self._notify(notices.request_decided(decided, opened.slot))
+        return decided, opened
 
     @counts_refusals
     def deny(self, request_id: str, approver: str, reason: str, at: datetime) -> ActivationRequest:
@@ -253,7 +272,9 @@ class ActivationService:
         refusal = check_reason(reason)
         if refusal:
             raise Refusal(RefusalReason.INVALID, "invalid denial: give the requester a reason")
-        return self._decide(request, RequestStatus.DENIED, approver, at, reason.strip())
+        decided = self._decide(request, RequestStatus.DENIED, approver, at, reason.strip())
+        self._notify(notices.request_decided(decided))
+        return decided
 
     @counts_refusals
     def cancel(self, request_id: str, user: str, at: datetime) -> ActivationRequest:
@@ -266,9 +287,11 @@ class ActivationService:
             )
         if request.status not in OPEN_REQUEST_STATUSES or request.started_at is not None:
             raise _already_decided(request)
-        return self._decide(
+        decided = self._decide(
             request, RequestStatus.CANCELLED, user, at, "cancelled", expected=request.status
         )
+        self._notify(notices.request_decided(decided))
+        return decided
 
     @counts_refusals
     def book(
@@ -282,7 +305,7 @@ class ActivationService:
         at: datetime,
     ) -> ActivationRequest:
         """A booking approved at once (the operator's CLI); it starts by itself."""
-        request = self.request(namespace, cost_center, user, duration, reason, at, starts_at)
+        request = self._new_request(namespace, cost_center, user, duration, reason, at, starts_at)
         return self._decide(request, RequestStatus.APPROVED, user, at, "booked by an operator")
 
     def requests(
@@ -325,24 +348,33 @@ class ActivationService:
         for slot in self.store.list_slots():
             if slot.ends_at <= ts:
                 self._end(slot, slot.ends_at, follow_schedule=False)
+                self._notify(notices.activation_ended(slot, slot.ends_at))
                 chores.ended.append(slot)
             elif slot.state is SlotState.CLAIMED and ts - slot.claimed_at >= CLAIM_GRACE_SECONDS:
-                self._open(slot)
+                self._open(slot, "repaired")
                 chores.repaired.append(slot)
+            elif slot.ends_at - ts <= notices.ENDING_NOTICE_SECONDS:
+                self._notify(notices.activation_ending(slot, ts))
         for request in self.store.list_requests([RequestStatus.PENDING]):
             if request.expires_at <= ts:
-                decided = self.store.decide_request(
-                    request.request_id,
-                    RequestStatus.PENDING,
-                    RequestStatus.EXPIRED,
-                    by=SYSTEM_USER,
-                    at=request.expires_at,
-                    reason="nobody decided in time",
-                )
+                decided = self._expire(request)
                 if decided:
                     chores.expired.append(decided)
         self._start_due_bookings(at, chores)
         return chores
+
+    def _expire(self, request: ActivationRequest) -> ActivationRequest | None:
+        decided = self.store.decide_request(
+            request.request_id,
+            RequestStatus.PENDING,
+            RequestStatus.EXPIRED,
+            by=SYSTEM_USER,
+            at=request.expires_at,
+            reason="nobody decided in time",
+        )
+        if decided is not None:
+            self._notify(notices.request_expired(decided))
+        return decided
 
     def _start_due_bookings(self, at: datetime, chores: Housekeeping) -> None:
         ts = epoch(at)
@@ -374,11 +406,11 @@ class ActivationService:
                 self._drop_booking(booking, str(refusal), at)
                 chores.refused_bookings.append((booking, str(refusal)))
                 continue
-            chores.started.append(self._open(slot))
+            chores.started.append(self._open(slot, "booking"))
 
     def _drop_booking(self, booking: ActivationRequest, why: str, at: datetime) -> None:
         """A booking that cannot start is cancelled by namespace-ctl, the reason kept on it."""
-        self.store.decide_request(
+        dropped = self.store.decide_request(
             booking.request_id,
             RequestStatus.APPROVED,
             RequestStatus.CANCELLED,
@@ -386,6 +418,8 @@ class ActivationService:
             at=epoch(at),
             reason=f"not started: {why}",
         )
+        if dropped is not None:
+            self._notify(notices.booking_dropped(dropped, why, epoch(at)))
 
     # ---- cost centers (admin) ---------------------------------------------------------------
 
@@ -565,8 +599,20 @@ class ActivationService:
             )
         return slot
 
-    def _open(self, slot: ActivationSlot) -> Opened:
-        """Wake the namespace, open its `manual_activation` record, mark the slot live."""
+    def _announce_caps(self, slot: ActivationSlot) -> None:
+        """This window filled the global cap or its cost center's: the team should know."""
+        cap = self.config.limits.max_active_namespaces
+        permission = self.store.get_cost_center(slot.cost_center)
+        cc_cap = cost_center_cap(permission, cap) if permission else cap
+        slots = self.store.list_slots()
+        if len(slots) >= cap:
+            self._notify(notices.cap_reached(slot, "global", cap))
+        if sum(1 for s in slots if s.cost_center == slot.cost_center) >= cc_cap:
+            self._notify(notices.cap_reached(slot, slot.cost_center, cc_cap))
+
+    def _open(self, slot: ActivationSlot, how: str) -> Opened:
+        """Wake the namespace, open its `manual_activation` record, mark the slot live;
+        `how` it opened ("activated", "approved", "booking", "repaired") is for the notice."""
         view = self.namespaces.namespace_view(slot.namespace)
         outcomes = self.namespaces.wake_namespace(view) if view else []
         failed = [o for o in outcomes if o.error]
@@ -585,6 +631,8 @@ class ActivationService:
             slot.namespace, slot.claimed_at, state=SlotState.LIVE, record_start=slot.claimed_at
         )
         live = slot.model_copy(update={"state": SlotState.LIVE, "record_start": slot.claimed_at})
+        self._notify(notices.activation_started(live, outcomes, how))
+        self._announce_caps(live)
         return Opened(slot=live, outcomes=outcomes)
 
     def _end(self, slot: ActivationSlot, ts: int, follow_schedule: bool = True) -> None:
@@ -629,14 +677,7 @@ class ActivationService:
     def _pending_or_refuse(self, request_id: str, at: datetime) -> ActivationRequest:
         request = self._request_or_refuse(request_id)
         if request.status is RequestStatus.PENDING and request.expires_at <= epoch(at):
-            self.store.decide_request(
-                request_id,
-                RequestStatus.PENDING,
-                RequestStatus.EXPIRED,
-                by=SYSTEM_USER,
-                at=request.expires_at,
-                reason="nobody decided in time",
-            )
+            self._expire(request)
             request = self._request_or_refuse(request_id)
         if request.status is RequestStatus.EXPIRED:
             raise Refusal(RefusalReason.EXPIRED, f"request {request_id} expired: ask for a new one")
@@ -674,6 +715,9 @@ class ActivationService:
                 RefusalReason.NOT_FOUND, f"{namespace} is not awake by activation (not found)"
             )
         return slot
+
+    def _notify(self, notice: notices.Notice) -> None:
+        self.namespaces.notify([notice])
 
     def _business_start_after(self, ts: int) -> int:
         """Any window ends at the next business start."""

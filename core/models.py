@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from enum import StrEnum
 from typing import Any
 
@@ -122,6 +123,8 @@ class NamespaceResult(BaseModel):
     outcomes: list[WorkloadOutcome] = Field(default_factory=list)
     record_added: bool = False
     skipped_reason: str = ""
+    # Replicas its workloads run when awake (from the shutdown record's snapshot), when known.
+    replicas: int | None = None
 
     @property
     def failed(self) -> list[WorkloadOutcome]:
@@ -222,3 +225,48 @@ class ActivationRequest(BaseModel):
     @property
     def is_booking(self) -> bool:
         return self.starts_at is not None
+
+
+# ---- channel notices (the outbox) -----------------------------------------------------------
+
+
+class NoticeKind(StrEnum):
+    SHUTDOWN = "shutdown"
+    STARTUP = "startup"
+    FAILURE = "failure"
+    DRIFT = "drift"
+    ACTIVATION_STARTED = "activation_started"
+    ACTIVATION_ENDING = "activation_ending"
+    ACTIVATION_ENDED = "activation_ended"
+    CAP_REACHED = "cap_reached"
+    REQUEST_OPENED = "request_opened"
+    REQUEST_DECIDED = "request_decided"
+    REQUEST_EXPIRED = "request_expired"
+    BOOKING_DROPPED = "booking_dropped"
+
+
+class Notice(BaseModel):
+    """Something the team should hear about, waiting in the outbox until it is delivered.
+
+    `notice_id` is derived from the event (e.g. `ending:<ns>:<ends_at>`), so posting the same
+    event twice adds nothing. `facts` is JSON-able data for the renderer. A new notice is due at
+    once (`next_attempt_at` 0); a failed delivery pushes `next_attempt_at` back. `sent_ref` is
+    where it went (e.g. `<channel>:<ts>` of a Slack message). Notices are delivered oldest `at`
+    first; `sequence` (wall-clock nanoseconds when it was built) keeps the order in which one
+    operation posted several notices of the same `at`.
+    """
+
+    notice_id: str
+    kind: NoticeKind
+    at: int
+    sequence: int = Field(default_factory=time.time_ns)
+    facts: dict[str, Any] = Field(default_factory=dict)
+    attempts: int = 0
+    next_attempt_at: int = 0
+    last_error: str = ""
+    sent_at: int | None = None
+    sent_ref: str = ""
+
+    @property
+    def sent(self) -> bool:
+        return self.sent_at is not None

@@ -7,9 +7,10 @@ are exact and part of the idempotency key.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
@@ -29,10 +30,12 @@ from core.models import (
     RecordStatus,
     WorkloadOutcome,
 )
+from core.notices import Notice, NoticeKind, Outbox, operation_notices
 from core.scaling.converge import Item, converge
 from core.scaling.registry import strategy_for
 from core.store.base import Store
 
+log = logging.getLogger("namespace_ctl.service")
 MAX_ERROR_MESSAGE = 2000
 
 
@@ -62,6 +65,11 @@ class NamespaceService:
     calendar: BusinessCalendar
     exclusions: Exclusions
     clock: Clock
+    # Notices for the channel (delivered by the serving process): see core.notices.
+    outbox: Outbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outbox = Outbox(self.store)
 
     # ---- use cases -------------------------------------------------------------------------
 
@@ -74,6 +82,7 @@ class NamespaceService:
         views = self._select(inventory, namespaces)
         result = OperationResult(operation="shutdown", at=epoch(at), dry_run=dry_run)
         self._sleep(views, at, dry_run, result)
+        self.announce(result)
         return result
 
     def startup(
@@ -85,6 +94,7 @@ class NamespaceService:
         views = self._select(inventory, namespaces)
         result = OperationResult(operation="startup", at=epoch(at), dry_run=dry_run)
         self._wake(views, at, dry_run, result)
+        self.announce(result)
         return result
 
     def reconcile(self, dry_run: bool = False, at: datetime | None = None) -> OperationResult:
@@ -102,6 +112,7 @@ class NamespaceService:
         result = OperationResult(operation="reconcile", at=epoch(at), dry_run=dry_run)
         self._sleep(asleep, at, dry_run, result)
         self._wake(awake, at, dry_run, result)
+        self.announce(result, catch_up=not self._at_an_edge(at))
         return result
 
     def status(self, at: datetime | None = None) -> StatusReport:
@@ -133,6 +144,20 @@ class NamespaceService:
     ) -> list[ActivityRecord]:
         return self.store.history(namespace, limit)
 
+    def announce(self, result: OperationResult, catch_up: bool = False) -> None:
+        """Queue the operation's notices (none for a dry run or a pass that did nothing);
+        `catch_up`: a reconcile pass away from the schedule's edges did it."""
+        self.notify(operation_notices(result, catch_up))
+
+    def notify(self, notices: Iterable[Notice]) -> None:
+        """Queue notices; a store failure here is logged, never undoes or fails the operation
+        that already happened."""
+        for notice in notices:
+            try:
+                self.outbox.post(notice)
+            except Exception:
+                log.exception("could not queue notice %s", notice.notice_id)
+
     # ---- for the activation use cases ------------------------------------------------------
 
     def namespace_view(self, name: str) -> NamespaceView | None:
@@ -150,6 +175,8 @@ class NamespaceService:
             self._sleep([view], at, False, result)
         else:
             self._wake([view], at, False, result)
+        # The window's end is its own notice; only failures are worth one more.
+        self.notify(n for n in operation_notices(result) if n.kind is NoticeKind.FAILURE)
         return result
 
     # ---- sleep and wake --------------------------------------------------------------------
@@ -169,11 +196,14 @@ class NamespaceService:
                 ns_result.skipped_reason = "awake by activation"
                 continue
             record = open_records.get(view.name)
+            if record is not None:
+                ns_result.replicas = _replicas(record)
             if record is None and not dry_run:
                 # Written before the first patch: a crash mid-run leaves one open interval that
                 # the next pass finds and completes, never a second record.
                 record = _shutdown_record(view, epoch(at))
                 ns_result.record_added = self.store.add_record(record)
+                ns_result.replicas = _replicas(record)
                 if not ns_result.record_added:  # that key was a night already closed
                     record = None
             batch.append((ns_result, record, view.workloads))
@@ -193,7 +223,11 @@ class NamespaceService:
             record = open_records.get(view.name)
             if not sleeping and record is None:
                 continue
-            ns_result = NamespaceResult(namespace=view.name, action=Action.WAKE)
+            ns_result = NamespaceResult(
+                namespace=view.name,
+                action=Action.WAKE,
+                replicas=_replicas(record) if record is not None else None,
+            )
             result.namespaces.append(ns_result)
             batch.append((ns_result, record, sleeping))
         self._converge_batch(batch, Action.WAKE, dry_run)
@@ -241,6 +275,10 @@ class NamespaceService:
     def _open_shutdowns(self) -> dict[str, ActivityRecord]:
         return {r.namespace_name: r for r in self.store.open_records(OperationType.AUTO_SHUTDOWN)}
 
+    def _at_an_edge(self, at: datetime) -> bool:
+        """Is `at` a business-hours edge (the 20:00 or 07:00 job), not a later catch-up?"""
+        return self.calendar.next_transition(at - timedelta(seconds=1))[0] == at
+
     def _live_windows(self) -> set[str]:
         """Namespaces held awake by an activation (claimed or live): never put to sleep."""
         return {slot.namespace for slot in self.store.list_slots()}
@@ -272,6 +310,10 @@ def _shutdown_record(view: NamespaceView, ts: int) -> ActivityRecord:
         user_id="namespace-ctl",
         workloads=[strategy_for(kind).snapshot(obj) for kind, obj in view.workloads],
     )
+
+
+def _replicas(record: ActivityRecord) -> int:
+    return sum(w.replicas for w in record.workloads)
 
 
 def _startup_record(ns_result: NamespaceResult, ts: int) -> ActivityRecord:

@@ -3,6 +3,8 @@
 `POST /api/<method>` with a form or JSON body is recorded as `(method, params)` and answered
 `{"ok": true, ...}` with plausible fields; `POST /response/<id>` (a slash command's or a button's
 `response_url`) is recorded as method `response:<id>`. Thread-safe; a context manager.
+`fail(...)` makes Web API calls fail (Slack down or refusing) until `heal()`; those calls are
+recorded apart, in `failed_calls()`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class FakeSlack:
     def __init__(self) -> None:
         self._calls: list[Call] = []
         self._answers: list[dict[str, Any]] = []
+        self._failure: tuple[str, int, frozenset[str] | None] | None = None
+        self._failed: list[Call] = []
         self._lock = threading.Condition()
         self._ts = itertools.count(1)
         fake = self
@@ -40,6 +44,10 @@ class FakeSlack:
                 params = _parse(raw, self.headers.get("Content-Type", ""))
                 if self.path.startswith("/api/"):
                     method = self.path[len("/api/") :].split("?")[0]
+                    failure = fake._failing(method, params)
+                    if failure is not None:
+                        self._send_json(failure[1], {"ok": False, "error": failure[0]})
+                        return
                     answer = fake._answer(method, params)
                 elif self.path.startswith("/response/"):
                     method = "response:" + self.path[len("/response/") :]
@@ -48,8 +56,11 @@ class FakeSlack:
                     self.send_error(404)
                     return
                 fake._record(method, params, answer)
+                self._send_json(200, answer)
+
+            def _send_json(self, status: int, answer: dict[str, Any]) -> None:
                 data = json.dumps(answer).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -89,6 +100,32 @@ class FakeSlack:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+    # ---- fault injection ------------------------------------------------------------------------
+
+    def fail(
+        self, error: str = "service_unavailable", status: int = 503, methods: set[str] | None = None
+    ) -> None:
+        """Answer every Web API call (or those of `methods`) with `{"ok": false, "error": error}`
+        and HTTP `status` until `heal()`."""
+        with self._lock:
+            self._failure = (error, status, frozenset(methods) if methods else None)
+
+    def heal(self) -> None:
+        with self._lock:
+            self._failure = None
+
+    def failed_calls(self, method: str | None = None) -> list[Call]:
+        with self._lock:
+            return [c for c in self._failed if method is None or c[0] == method]
+
+    def _failing(self, method: str, params: dict[str, Any]) -> tuple[str, int] | None:
+        with self._lock:
+            failure = self._failure
+            if failure is None or (failure[2] is not None and method not in failure[2]):
+                return None
+            self._failed.append((method, params))
+            return failure[0], failure[1]
 
     # ---- recording ------------------------------------------------------------------------------
 

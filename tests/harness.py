@@ -16,6 +16,7 @@ from core.cluster.simulated import SimulatedCluster
 from core.config import Config
 from core.inventory import Exclusions
 from core.models import WorkloadKind
+from core.notices import Outbox
 from core.service import NamespaceService
 from core.store.base import Store
 from core.store.sqlite import SqliteStore
@@ -54,6 +55,11 @@ class Harness:
     clock: FrozenClock
     config: Config
     activation: ActivationService
+
+    @property
+    def outbox(self) -> Outbox:
+        """The notices the use cases posted (what a notifier delivers)."""
+        return self.service.outbox
 
     def state(self) -> dict[Key, tuple[Any, dict[str, str]]]:
         """Every workload's sleep-relevant spec and our annotations."""

@@ -16,6 +16,7 @@ from core.models import (
     ActivityRecord,
     ClaimOutcome,
     CostCenterPermission,
+    Notice,
     OperationType,
     RecordStatus,
     RequestStatus,
@@ -155,6 +156,32 @@ class Store(Protocol):
 
     def get_metric(self, metric_name: str, period: str) -> float:
         """The metric's value for `period` (0 when never written)."""
+        ...
+
+    # ---- notices: the outbox of channel notices --------------------------------------------
+
+    def add_notice(self, notice: Notice) -> bool:
+        """Insert `notice` unless its `notice_id` exists (atomically). True if inserted."""
+        ...
+
+    def get_notice(self, notice_id: str) -> Notice | None: ...
+
+    def due_notices(self, now: int, limit: int) -> list[Notice]:
+        """Unsent notices with `next_attempt_at <= now`, oldest `at` first (then `sequence`, then
+        id), at most `limit`; served by an index on unsent notices, not a scan."""
+        ...
+
+    def mark_notice_delivered(self, notice_id: str, at: int, ref: str) -> bool:
+        """Set `sent_at` and `sent_ref` (conditional: only if unsent). True if this call did."""
+        ...
+
+    def mark_notice_failed(self, notice_id: str, error: str, next_attempt_at: int) -> Notice | None:
+        """Count a failed attempt: `attempts + 1`, `last_error`, `next_attempt_at` (conditional:
+        only if unsent). The updated notice, or None when it is missing or already sent."""
+        ...
+
+    def pending_notice_count(self) -> int:
+        """How many notices are not delivered yet (due or waiting for a retry)."""
         ...
 
     def close(self) -> None: ...

@@ -32,6 +32,12 @@ Tables (created when missing, on-demand billing), all named `{table_prefix}` + t
   `list_requests(statuses)` is one Query per status, never a Scan. The index is eventually
   consistent in real DynamoDB: a request written a moment ago may show late or under its old
   status; every decision is still a conditional write on the table itself.
+- `notices`: the outbox of channel notices, HASH `notice_id` (S); `facts` is a JSON string
+  (exact, and no DynamoDB type quirks). The sparse GSI `unsent_notices` (HASH `unsent` = "1",
+  RANGE `next_attempt_at` N) holds only notices not yet delivered: `unsent` is written with a new
+  notice and removed on delivery, so `due_notices` is a Query, never a Scan. The index is
+  eventually consistent: a notice just delivered may still show there, so readers re-read it
+  from the table (consistent) before acting.
 
 Writes are conditional (PutItem `attribute_not_exists`, UpdateItem on "still open", "still
 pending", "still the slot claimed at"), which DynamoDB serializes per item, so racing writers
@@ -42,6 +48,7 @@ shortest `repr`, so they round-trip exactly.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -60,6 +67,7 @@ from core.models import (
     ActivityRecord,
     ClaimOutcome,
     CostCenterPermission,
+    Notice,
     OperationType,
     RecordStatus,
     RequestStatus,
@@ -72,7 +80,11 @@ COST_CENTER_TABLE = "cost_center_permissions"
 METRICS_TABLE = "system_metrics"
 SLOTS_TABLE = "activation_slots"
 REQUESTS_TABLE = "activation_requests"
+NOTICES_TABLE = "notices"
 STATUS_INDEX = "by_status"
+UNSENT_INDEX = "unsent_notices"
+UNSENT_ATTR = "unsent"
+UNSENT = "1"
 COUNTER_PREFIX = "#count#"
 GLOBAL_COUNTER = f"{COUNTER_PREFIX}global"
 COUNTER_ATTR = "active"
@@ -167,6 +179,7 @@ class DynamoStore:
         self.metrics_table = f"{table_prefix}{METRICS_TABLE}"
         self.slots_table = f"{table_prefix}{SLOTS_TABLE}"
         self.requests_table = f"{table_prefix}{REQUESTS_TABLE}"
+        self.notices_table = f"{table_prefix}{NOTICES_TABLE}"
         if client is None:
             try:
                 client = boto3.session.Session().client(
@@ -639,6 +652,104 @@ class DynamoStore:
         item = _from_attrs(response.get("Item") or {})
         return float(item.get("value", 0))
 
+    # ---- notices ----------------------------------------------------------------------------
+
+    def add_notice(self, notice: Notice) -> bool:
+        try:
+            self._call(
+                "add a notice",
+                self._client.put_item,
+                TableName=self.notices_table,
+                Item=_to_attrs(_notice_item(notice)),
+                ConditionExpression="attribute_not_exists(#id)",
+                ExpressionAttributeNames={"#id": "notice_id"},
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    def get_notice(self, notice_id: str) -> Notice | None:
+        item = self._get("read a notice", self.notices_table, {"notice_id": notice_id})
+        return _to_notice(item) if item is not None else None
+
+    def due_notices(self, now: int, limit: int) -> list[Notice]:
+        if limit <= 0:
+            return []
+        pages = self._pages(
+            "list due notices",
+            self._client.query,
+            TableName=self.notices_table,
+            IndexName=UNSENT_INDEX,
+            KeyConditionExpression="#u = :u AND #next <= :now",
+            ExpressionAttributeNames={"#u": UNSENT_ATTR, "#next": "next_attempt_at"},
+            ExpressionAttributeValues=_to_attrs({":u": UNSENT, ":now": now}),
+        )
+        due = [_to_notice(_from_attrs(raw)) for page in pages for raw in page["Items"]]
+        # The index orders by next_attempt_at; the contract is oldest event first.
+        due.sort(key=lambda n: (n.at, n.sequence, n.notice_id))
+        return [n for n in due if n.sent_at is None][:limit]
+
+    def mark_notice_delivered(self, notice_id: str, at: int, ref: str) -> bool:
+        try:
+            self._call(
+                "mark a notice delivered",
+                self._client.update_item,
+                TableName=self.notices_table,
+                Key=_to_attrs({"notice_id": notice_id}),
+                UpdateExpression="SET #sent = :at, #ref = :ref REMOVE #u",
+                ConditionExpression="attribute_exists(#id) AND attribute_not_exists(#sent)",
+                ExpressionAttributeNames={
+                    "#id": "notice_id",
+                    "#sent": "sent_at",
+                    "#ref": "sent_ref",
+                    "#u": UNSENT_ATTR,
+                },
+                ExpressionAttributeValues=_to_attrs({":at": at, ":ref": ref}),
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    def mark_notice_failed(self, notice_id: str, error: str, next_attempt_at: int) -> Notice | None:
+        try:
+            response = self._call(
+                "count a failed notice",
+                self._client.update_item,
+                TableName=self.notices_table,
+                Key=_to_attrs({"notice_id": notice_id}),
+                UpdateExpression=(
+                    "SET #tries = if_not_exists(#tries, :zero) + :one, #err = :err, #next = :next"
+                ),
+                ConditionExpression="attribute_exists(#id) AND attribute_not_exists(#sent)",
+                ExpressionAttributeNames={
+                    "#id": "notice_id",
+                    "#sent": "sent_at",
+                    "#tries": "attempts",
+                    "#err": "last_error",
+                    "#next": "next_attempt_at",
+                },
+                ExpressionAttributeValues=_to_attrs(
+                    {":zero": 0, ":one": 1, ":err": error, ":next": next_attempt_at}
+                ),
+                ReturnValues="ALL_NEW",
+            )
+        except _ConditionFailed:
+            return None
+        return _to_notice(_from_attrs(response["Attributes"]))
+
+    def pending_notice_count(self) -> int:
+        pages = self._pages(
+            "count pending notices",
+            self._client.query,
+            TableName=self.notices_table,
+            IndexName=UNSENT_INDEX,
+            KeyConditionExpression="#u = :u",
+            ExpressionAttributeNames={"#u": UNSENT_ATTR},
+            ExpressionAttributeValues=_to_attrs({":u": UNSENT}),
+            Select="COUNT",
+        )
+        return sum(int(page.get("Count", 0)) for page in pages)
+
     def close(self) -> None:
         closer = getattr(self._client, "close", None)
         if callable(closer):
@@ -679,6 +790,12 @@ class DynamoStore:
             keys=[("request_id", "HASH")],
             attributes={"request_id": "S", "status": "S", "created_at": "N"},
             indexes={STATUS_INDEX: [("status", "HASH"), ("created_at", "RANGE")]},
+        )
+        self._ensure_table(
+            self.notices_table,
+            keys=[("notice_id", "HASH")],
+            attributes={"notice_id": "S", UNSENT_ATTR: "S", "next_attempt_at": "N"},
+            indexes={UNSENT_INDEX: [(UNSENT_ATTR, "HASH"), ("next_attempt_at", "RANGE")]},
         )
 
     def _ensure_table(
@@ -1064,3 +1181,17 @@ def _to_request(item: Mapping[str, Any]) -> ActivationRequest:
     return ActivationRequest.model_validate(
         {k: item[k] for k in ActivationRequest.model_fields if k in item}
     )
+
+
+def _notice_item(notice: Notice) -> dict[str, Any]:
+    item = _without_none(notice.model_dump(mode="json"))
+    item["facts"] = json.dumps(notice.model_dump(mode="json")["facts"], sort_keys=True)
+    if notice.sent_at is None:
+        item[UNSENT_ATTR] = UNSENT  # in the sparse unsent_notices index
+    return item
+
+
+def _to_notice(item: Mapping[str, Any]) -> Notice:
+    values = {k: item[k] for k in Notice.model_fields if k in item}
+    values["facts"] = json.loads(item.get("facts") or "{}")
+    return Notice.model_validate(values)

@@ -19,6 +19,8 @@ Tables:
   file's write lock from the first read, so no other thread or process can claim in between.
 - `activation_requests` (schema version 2): approval requests and bookings, primary key
   `request_id`, indexed on (status, created_at) for `list_requests`.
+- `notices` (schema version 3): the outbox of channel notices, primary key `notice_id`, `facts`
+  as JSON; a partial index on unsent notices by `next_attempt_at` serves `due_notices`.
 
 The schema is versioned with `PRAGMA user_version`: `_MIGRATIONS[i]` takes the file from version
 `i` to `i + 1`, so later changes append a migration and existing files are upgraded in place.
@@ -43,6 +45,7 @@ from core.models import (
     ActivityRecord,
     ClaimOutcome,
     CostCenterPermission,
+    Notice,
     OperationType,
     RecordStatus,
     RequestStatus,
@@ -55,6 +58,7 @@ COST_CENTER_TABLE = "cost_center_permissions"
 METRICS_TABLE = "system_metrics"
 SLOTS_TABLE = "activation_slots"
 REQUESTS_TABLE = "activation_requests"
+NOTICES_TABLE = "notices"
 BUSY_TIMEOUT_MS = 30_000
 
 _COLUMNS = (
@@ -107,6 +111,19 @@ _REQUEST_COLUMNS = (
     "decision_reason",
     "started_at",
 )
+_NOTICE_COLUMNS = (
+    "notice_id",
+    "kind",
+    "at",
+    "sequence",
+    "facts",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "sent_at",
+    "sent_ref",
+)
+_SELECT_NOTICE = f"SELECT {', '.join(_NOTICE_COLUMNS)} FROM {NOTICES_TABLE}"
 _OLDEST_FIRST = "timestamp_start ASC, namespace_name ASC, operation_type ASC"
 _NEWEST_FIRST = "timestamp_start DESC, namespace_name DESC, operation_type DESC"
 
@@ -180,6 +197,24 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         f"""CREATE INDEX IF NOT EXISTS idx_requests_status
             ON {REQUESTS_TABLE} (status, created_at)""",
+    ),
+    # 3: the outbox of channel notices.
+    (
+        f"""CREATE TABLE IF NOT EXISTS {NOTICES_TABLE} (
+            notice_id       TEXT    PRIMARY KEY NOT NULL,
+            kind            TEXT    NOT NULL,
+            at              INTEGER NOT NULL,
+            sequence        INTEGER NOT NULL DEFAULT 0,
+            facts           TEXT    NOT NULL DEFAULT '{{}}',
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL DEFAULT 0,
+            last_error      TEXT    NOT NULL DEFAULT '',
+            sent_at         INTEGER,
+            sent_ref        TEXT    NOT NULL DEFAULT ''
+        )""",
+        f"""CREATE INDEX IF NOT EXISTS idx_notices_unsent
+            ON {NOTICES_TABLE} (next_attempt_at, at)
+            WHERE sent_at IS NULL""",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -513,6 +548,58 @@ class SqliteStore:
         )
         return float(rows[0][0]) if rows else 0.0
 
+    # ---- notices ----------------------------------------------------------------------------
+
+    def add_notice(self, notice: Notice) -> bool:
+        sql = (
+            f"INSERT INTO {NOTICES_TABLE} ({', '.join(_NOTICE_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in _NOTICE_COLUMNS)}) "
+            "ON CONFLICT (notice_id) DO NOTHING"
+        )
+        with self._write("add a notice") as conn:
+            return conn.execute(sql, _notice_to_row(notice)).rowcount == 1
+
+    def get_notice(self, notice_id: str) -> Notice | None:
+        rows = self._read("read a notice", f"{_SELECT_NOTICE} WHERE notice_id = ?", (notice_id,))
+        return _notice_from_row(rows[0]) if rows else None
+
+    def due_notices(self, now: int, limit: int) -> list[Notice]:
+        if limit <= 0:
+            return []
+        # Served by the partial index idx_notices_unsent.
+        sql = (
+            f"{_SELECT_NOTICE} WHERE sent_at IS NULL AND next_attempt_at <= ? "
+            "ORDER BY at ASC, sequence ASC, notice_id ASC LIMIT ?"
+        )
+        return [_notice_from_row(r) for r in self._read("list due notices", sql, (now, limit))]
+
+    def mark_notice_delivered(self, notice_id: str, at: int, ref: str) -> bool:
+        sql = (
+            f"UPDATE {NOTICES_TABLE} SET sent_at = ?, sent_ref = ? "
+            "WHERE notice_id = ? AND sent_at IS NULL"
+        )
+        with self._write("mark a notice delivered") as conn:
+            return conn.execute(sql, (at, ref, notice_id)).rowcount == 1
+
+    def mark_notice_failed(self, notice_id: str, error: str, next_attempt_at: int) -> Notice | None:
+        sql = (
+            f"UPDATE {NOTICES_TABLE} SET attempts = attempts + 1, last_error = ?, "
+            "next_attempt_at = ? WHERE notice_id = ? AND sent_at IS NULL"
+        )
+        with self._write("count a failed notice") as conn:
+            if conn.execute(sql, (error, next_attempt_at, notice_id)).rowcount != 1:
+                return None
+            row = conn.execute(f"{_SELECT_NOTICE} WHERE notice_id = ?", (notice_id,)).fetchone()
+        return _notice_from_row(row)
+
+    def pending_notice_count(self) -> int:
+        rows = self._read(
+            "count pending notices",
+            f"SELECT count(*) FROM {NOTICES_TABLE} WHERE sent_at IS NULL",
+            (),
+        )
+        return int(rows[0][0])
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -703,3 +790,15 @@ def _request_to_row(request: ActivationRequest) -> tuple[Any, ...]:
 
 def _request_from_row(row: Sequence[Any]) -> ActivationRequest:
     return ActivationRequest.model_validate(dict(zip(_REQUEST_COLUMNS, row, strict=True)))
+
+
+def _notice_to_row(notice: Notice) -> tuple[Any, ...]:
+    values = notice.model_dump(mode="json")
+    values["facts"] = json.dumps(values["facts"], sort_keys=True)
+    return tuple(values[c] for c in _NOTICE_COLUMNS)
+
+
+def _notice_from_row(row: Sequence[Any]) -> Notice:
+    values = dict(zip(_NOTICE_COLUMNS, row, strict=True))
+    values["facts"] = json.loads(values["facts"])
+    return Notice.model_validate(values)

@@ -1,0 +1,193 @@
+"""Delivers the outbox of channel notices (`core.notices`) to Slack.
+
+`drain()` sends every due notice: most go to `slack.notifications_channel`; a request opened goes
+to `slack.approvals_channel` with Approve and Deny buttons (its message is later updated when the
+request is decided or expires: found through that notice's `sent_ref`); a decision is also a
+direct message to the requester. A delivered notice records where it went (`<channel>:<ts>`).
+
+Slack being down never blocks anything: a failed delivery is counted on the notice and retried
+later with backoff (the outbox's), never dropped. An error Slack returns for one notice does not
+stop the others; an unreachable Slack ends the drain (the rest wait for the next one). One drain
+runs at a time; `kick()` asks the background thread (`start()`) for one now, e.g. right after a
+notice is posted.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from datetime import datetime
+from enum import Enum
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.slack import notice_blocks
+from core.clock import Clock, epoch
+from core.config import Config
+from core.models import Notice, NoticeKind
+from core.notices import Outbox, request_notice_id
+
+log = logging.getLogger("namespace_ctl.slack.notifier")
+BATCH = 50
+MAX_BATCHES = 20  # per drain: a huge backlog is sent over several drains
+# A Slack user id (a direct message can go there); the CLI's --user may be any name.
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+class NotYet(Exception):
+    """The notice depends on another one not delivered yet (e.g. the request's message)."""
+
+
+class _Result(Enum):
+    DELIVERED = "delivered"
+    SKIPPED = "skipped"
+    WAITING = "waiting"  # for another notice of the batch
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+
+
+class SlackNotifier:
+    def __init__(self, outbox: Outbox, client: WebClient, config: Config, clock: Clock) -> None:
+        self.outbox = outbox
+        self.client = client
+        self.config = config
+        self.clock = clock
+        self._drain_lock = threading.Lock()
+        self._wanted = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- delivery ---------------------------------------------------------------------------
+
+    def drain(self, now: datetime | None = None) -> int:
+        """Deliver every notice due at `now` (the product clock's now by default); return how
+        many were delivered. Never raises for a delivery problem."""
+        with self._drain_lock:
+            ts = epoch(now or self.clock.now())
+            delivered = 0
+            for _ in range(MAX_BATCHES):
+                due = self.outbox.due(ts, BATCH)
+                results = self._deliver_all(due, ts)
+                delivered += results.count(_Result.DELIVERED)
+                if _Result.UNREACHABLE in results or len(due) < BATCH:
+                    break
+            return delivered
+
+    def _deliver_all(self, notices: list[Notice], ts: int) -> list[_Result]:
+        """Deliver in order; a notice waiting for another of the same batch (a decision whose
+        request message comes later in the batch) gets one more try at the end."""
+        results: list[_Result] = []
+        waiting: list[Notice] = []
+        for notice in notices:
+            result = self._deliver(notice, ts, may_wait=True)
+            if result is _Result.UNREACHABLE:
+                return [*results, result]
+            if result is _Result.WAITING:
+                waiting.append(notice)
+            else:
+                results.append(result)
+        for notice in waiting:
+            results.append(self._deliver(notice, ts))
+            if results[-1] is _Result.UNREACHABLE:
+                break
+        return results
+
+    def _deliver(self, notice: Notice, ts: int, may_wait: bool = False) -> _Result:
+        # Re-read: another drain (or an eventually consistent index) may be behind.
+        current = self.outbox.get(notice.notice_id)
+        if current is None or current.sent:
+            return _Result.SKIPPED
+        try:
+            ref = self._send(current)
+        except SlackApiError as exc:
+            self.outbox.failed(current.notice_id, f"Slack: {exc.response.get('error')}", ts)
+            return _Result.FAILED
+        except NotYet as exc:
+            if may_wait:
+                return _Result.WAITING
+            self.outbox.failed(current.notice_id, str(exc), ts)
+            return _Result.FAILED
+        except OSError as exc:  # refused, unreachable, timed out (URLError is an OSError)
+            self.outbox.failed(current.notice_id, f"Slack unreachable: {exc}", ts)
+            return _Result.UNREACHABLE
+        except Exception as exc:
+            log.exception("notice %s could not be rendered or sent", current.notice_id)
+            self.outbox.failed(current.notice_id, f"{type(exc).__name__}: {exc}", ts)
+            return _Result.FAILED
+        self.outbox.delivered(current.notice_id, ts, ref)
+        return _Result.DELIVERED
+
+    def _send(self, notice: Notice) -> str:
+        """Send one notice; return where it went (`<channel>:<ts>`)."""
+        slack = self.config.slack
+        text, blocks = notice_blocks.notice_message(notice, self.config)
+        if notice.kind is NoticeKind.REQUEST_OPENED:
+            return self._post(slack.approvals_channel, text, blocks)
+        if notice.kind is NoticeKind.REQUEST_DECIDED:
+            return self._decided(notice, text, blocks)
+        if notice.kind is NoticeKind.REQUEST_EXPIRED:
+            ref = self._update_request_message(notice, text, blocks)
+            return ref or self._post(slack.approvals_channel, text, blocks)
+        return self._post(slack.notifications_channel, text, blocks)
+
+    def _decided(self, notice: Notice, text: str, blocks: list[notice_blocks.Block]) -> str:
+        """The approvals message updated (buttons gone), then the requester told (unless they
+        decided themselves, e.g. cancelled, or are no Slack user, e.g. a CLI name)."""
+        ref = self._update_request_message(notice, text, blocks)
+        request = notice_blocks.request_of(notice)
+        if request.decided_by == request.requester or not SLACK_USER_ID.match(request.requester):
+            return ref or ""
+        dm_text, dm_blocks = notice_blocks.requester_message(notice, self.config)
+        return self._post(request.requester, dm_text, dm_blocks)
+
+    def _update_request_message(
+        self, notice: Notice, text: str, blocks: list[notice_blocks.Block]
+    ) -> str | None:
+        """chat.update the request's approvals message; None when it was never announced here."""
+        request = notice_blocks.request_of(notice)
+        opened = self.outbox.get(request_notice_id(request.request_id))
+        if opened is None:
+            return None
+        if not opened.sent or ":" not in opened.sent_ref:
+            raise NotYet(f"the message of request {request.request_id} is not posted yet")
+        channel, ts = opened.sent_ref.split(":", 1)
+        self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        return opened.sent_ref
+
+    def _post(self, channel: str, text: str, blocks: list[notice_blocks.Block]) -> str:
+        response = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        return f"{response.get('channel') or channel}:{response.get('ts') or ''}"
+
+    # ---- the background thread --------------------------------------------------------------
+
+    def kick(self) -> None:
+        """Ask for a drain now (from any thread; returns at once). Only with `start()`."""
+        self._wanted.set()
+
+    def start(self) -> None:
+        """Drain whenever kicked, in a daemon thread; every notice posted kicks it."""
+        if self._thread is not None:
+            return
+        self.outbox.on_post(lambda _notice: self.kick())
+        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        self._wanted.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            if self._stopping.is_set():
+                return
+            self._wanted.clear()
+            try:
+                self.drain()
+            except Exception:  # e.g. the store is unreachable: the next kick or job tries again
+                log.exception("draining the notices failed")
