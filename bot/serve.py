@@ -29,12 +29,11 @@ from typing import IO, Any
 
 from flask import Flask, Response, jsonify
 from slack_bolt import App
-from slack_sdk import WebClient
 from waitress.server import create_server
 
 from bot.console import Console
 from bot.jobs import Jobs, PassReport, no_drain, no_report, no_summary
-from bot.slack.app import EVENTS_PATH, create_app, create_flask_app
+from bot.slack.app import EVENTS_PATH, create_app, create_flask_app, notifier_of
 from core.activation import ActivationService
 from core.clock import Clock
 from core.config import Config
@@ -89,10 +88,16 @@ class JobHooks:
     on_pass: Callable[[PassReport], None] = no_report
 
 
-def job_hooks(ctl: ActivationService, config: Config, clock: Clock, client: WebClient) -> JobHooks:
-    """Where the notifier and the weekly summary plug in. `client` is the Bolt app's Web API
-    client (in console mode its calls print on the console)."""
-    return JobHooks()
+def job_hooks(ctl: ActivationService, app: App) -> JobHooks:
+    """The app's notifier drains the outbox (its Web API client prints on the console in
+    console mode); the weekly summary is posted to the outbox like every notice."""
+    notifier = notifier_of(app)
+
+    def weekly_summary(at: datetime) -> None:
+        ctl.namespaces.post_weekly_summary(at)
+        notifier.drain(at)
+
+    return JobHooks(drain=notifier.drain, weekly_summary=weekly_summary)
 
 
 # ---- readiness ----------------------------------------------------------------------------------
@@ -186,7 +191,9 @@ class Serve:
             app = console.app
         else:
             app = self._slack_app()
-        hooks = job_hooks(self.ctl, self.config, self.clock, app.client)
+        hooks = job_hooks(self.ctl, app)
+        notifier = notifier_of(app)
+        notifier.start()  # delivers what the jobs and listeners post, as soon as they post it
         jobs = Jobs(
             self.ctl,
             self.config,
@@ -228,6 +235,7 @@ class Serve:
             if socket_mode is not None:
                 socket_mode.close()
             jobs.stop()
+            notifier.stop()
             server.stop()
             # Listeners still running after their ack finish before the store is closed.
             app.listener_runner.listener_executor.shutdown(wait=True)

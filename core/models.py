@@ -243,6 +243,7 @@ class NoticeKind(StrEnum):
     REQUEST_DECIDED = "request_decided"
     REQUEST_EXPIRED = "request_expired"
     BOOKING_DROPPED = "booking_dropped"
+    WEEKLY_SUMMARY = "weekly_summary"
 
 
 class Notice(BaseModel):

@@ -28,6 +28,7 @@ from core.models import (
     OutcomeStatus,
     WorkloadOutcome,
 )
+from core.report import WeekSummary
 from core.store.base import Store
 
 __all__ = [
@@ -91,6 +92,10 @@ class Outbox:
 
     def get(self, notice_id: str) -> Notice | None:
         return self.store.get_notice(notice_id)
+
+    def is_delivered(self, notice_id: str) -> bool:
+        notice = self.get(notice_id)
+        return notice is not None and notice.sent
 
     def delivered(self, notice_id: str, at: int, ref: str) -> bool:
         return self.store.mark_notice_delivered(notice_id, at, ref)
@@ -374,6 +379,16 @@ def booking_dropped(request: ActivationRequest, why: str, at: int) -> Notice:
         kind=NoticeKind.BOOKING_DROPPED,
         at=at,
         facts={**_request_facts(request), "why": why},
+    )
+
+
+def weekly_summary(summary: WeekSummary, at: int) -> Notice:
+    """One per ISO week: the job posting it twice (a restart, two replicas) sends it once."""
+    return Notice(
+        notice_id=f"weekly:{summary.week}",
+        kind=NoticeKind.WEEKLY_SUMMARY,
+        at=at,
+        facts={"summary": summary.model_dump(mode="json")},
     )
 
 

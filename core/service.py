@@ -30,7 +30,8 @@ from core.models import (
     RecordStatus,
     WorkloadOutcome,
 )
-from core.notices import Notice, NoticeKind, Outbox, operation_notices
+from core.notices import Notice, NoticeKind, Outbox, operation_notices, weekly_summary
+from core.report import Week, WeekSummary, iso_week, summarize_week
 from core.scaling.converge import Item, converge
 from core.scaling.registry import strategy_for
 from core.store.base import Store
@@ -143,6 +144,18 @@ class NamespaceService:
         self, namespace: str | None = None, limit: int | None = None
     ) -> list[ActivityRecord]:
         return self.store.history(namespace, limit)
+
+    def week_summary(self, week: Week, at: datetime | None = None) -> WeekSummary:
+        """The week's hours asleep and activations (up to `at` when the week is not over)."""
+        now = epoch(at or self.clock.now())
+        return summarize_week(self.store.history(), week, now)
+
+    def post_weekly_summary(self, at: datetime) -> WeekSummary:
+        """The summary of the ISO week that ended before `at` (the Monday job), to the outbox."""
+        last_week = iso_week(at - timedelta(days=7), self.calendar.zone)
+        summary = self.week_summary(last_week, at)
+        self.notify([weekly_summary(summary, epoch(at))])
+        return summary
 
     def announce(self, result: OperationResult, catch_up: bool = False) -> None:
         """Queue the operation's notices (none for a dry run or a pass that did nothing);

@@ -101,6 +101,12 @@ class FakeSlack:
         self._server.server_close()
         self._thread.join(timeout=5)
 
+    def forget(self) -> list[Call]:
+        """Drop (and return) every call recorded so far: a test's setup leaves a clean slate."""
+        with self._lock:
+            calls, self._calls, self._answers = self._calls, [], []
+        return calls
+
     # ---- fault injection ------------------------------------------------------------------------
 
     def fail(

@@ -444,3 +444,25 @@ def test_every_kind_renders_block_kit(env: Env) -> None:
     for _, params in env.slack.calls():
         assert params["blocks"] and all("type" in b for b in params["blocks"])
     assert env.h.outbox.pending_count() == 0
+
+
+# ---- the weekly summary --------------------------------------------------------------------------
+
+
+def test_the_weekly_summary_is_posted_once_per_week(env: Env) -> None:
+    env.h.service.shutdown(at=NIGHT)  # Tuesday 20:00 of 2026-W49
+    env.h.service.startup(at=MORNING)  # Wednesday 07:00: 11 h asleep
+    env.drain()
+    monday = madrid(2026, 12, 7, 9)
+    summary = env.h.service.post_weekly_summary(monday)
+    env.h.service.post_weekly_summary(monday + timedelta(minutes=1))  # a restart posts again
+    assert summary.week == "2026-W49"
+    assert {n.namespace: n.asleep_hours for n in summary.namespaces} == {
+        "pay-api": 11.0,
+        "pay-web": 11.0,
+        "team-a": 11.0,
+    }
+    env.slack.forget()
+    assert env.drain(monday) == 1
+    text = env.only_post()
+    assert "Week 2026-W49" in text and "`pay-api`: 11.0 h" in text

@@ -137,6 +137,12 @@ def test_http_mode_serves_slack_health_and_readiness_and_stops_on_sigterm(
             assert get(url + "/healthz") == (200, {"status": "ok"})
             ready = wait_ready(url)
             assert str(ready["last_pass"]).startswith("2026-12-01T22:00")
+            # The first pass caught up the night's shutdown: the channel hears it at once.
+            [notice] = slack.wait_for(
+                "chat.postMessage", where=lambda p: p["channel"] == "#dev-clusters"
+            )
+            assert "*Shutdown*: 8 namespaces put to sleep" in json.dumps(notice)
+            assert "by the reconcile pass" in json.dumps(notice)
 
             assert signed_command(url, "status", slack.response_url("now"), int(time.time())) == 200
             [reply] = slack.wait_for("response:now")

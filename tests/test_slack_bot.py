@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from slack_sdk.signature import SignatureVerifier
 from werkzeug.serving import make_server
 
-from bot.slack.app import EVENTS_PATH, create_app, create_flask_app
+from bot.slack.app import EVENTS_PATH, create_app, create_flask_app, notifier_of
 from bot.slack.blocks import (
     APPROVE_ACTION,
     DECISION_BLOCK,
@@ -270,6 +270,11 @@ def running_bot(tmp_path: Path) -> Iterator[Bot]:
         h.service.shutdown(at=NIGHT)
         h.clock.set(LATE)
         app = create_app(h.activation, h.config, "xoxb-test-token", SECRET, h.clock)
+        # The setup's shutdown summary is delivered before the bot serves: tests see only theirs.
+        assert notifier_of(app).drain() == 1
+        setup = slack.forget()
+        assert [m for m, _ in setup] == ["chat.postMessage"]
+        assert setup[0][1]["text"].startswith("Shutdown: ")
         server = make_server("127.0.0.1", 0, create_flask_app(app), threaded=True)
         thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -8,19 +8,26 @@ buttons), `views` (modal submissions: the activate form, the deny reason), `home
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.activation import ActivationService
 from core.clock import Clock
 from core.config import Config
+
+if TYPE_CHECKING:
+    from bot.slack.notifier import SlackNotifier
+
+log = logging.getLogger("namespace_ctl.slack")
 
 DEPS_KEY = "namespace_ctl"
 
 
 @dataclass(frozen=True)
 class BotDeps:
-    """What every listener needs: the use cases, the configuration and the product's clock.
+    """What every listener needs: the use cases, the configuration, the product's clock and
+    the notifier that delivers what the use cases posted to the outbox.
 
     `create_app` puts it in each request's Bolt context (a global middleware), so the listener
     modules keep the starter template's `register(app)` signature.
@@ -29,6 +36,16 @@ class BotDeps:
     ctl: ActivationService
     config: Config
     clock: Clock
+    notifier: SlackNotifier
+
+    def deliver_notices(self) -> None:
+        """Deliver now what the listener's use case posted (a request's message, a decision, a
+        window started or ended), in the listener's thread after the ack. Never raises: what is
+        not delivered stays in the outbox for the next drain."""
+        try:
+            self.notifier.drain()
+        except Exception:
+            log.exception("delivering notices failed; the outbox keeps them for the next drain")
 
 
 def deps_of(context: Any) -> BotDeps:

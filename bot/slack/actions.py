@@ -74,24 +74,10 @@ def tell_refusal(client: WebClient, channel: str, user: str, refusal: Refusal) -
     tell_clicker(client, channel, user, ui.refusal_blocks(None, str(refusal)), str(refusal))
 
 
-def announce_decision(
-    deps: BotDeps,
-    client: WebClient,
-    channel: str,
-    ts: str,
-    request: ActivationRequest,
-    opened: Opened | None = None,
-) -> None:
-    """Update the request's message (buttons gone) and tell the requester."""
-    update_message(deps, client, channel, ts, request, opened)
-    try:
-        client.chat_postMessage(
-            channel=request.requester,
-            text=f"request {request.request_id} {request.status.value}",
-            blocks=ui.requester_notice_blocks(request, deps.config, opened),
-        )
-    except Exception:
-        log.exception("could not tell %s about request %s", request.requester, request.request_id)
+def announce_decision(deps: BotDeps) -> None:
+    """Core posted the decision to the outbox; deliver it now: the request's message is updated
+    (buttons gone; the decision, who, when) and the requester gets a direct message."""
+    deps.deliver_notices()
 
 
 def update_message(
@@ -130,7 +116,7 @@ def handle_approve(ack: Ack, body: dict[str, Any], client: WebClient, context: B
     user, request_id = user_of(body), clicked_value(body)
     channel, ts = where(body)
     try:
-        request, opened = deps.ctl.approve(request_id, user, deps.clock.now())
+        deps.ctl.approve(request_id, user, deps.clock.now())
     except Refusal as refusal:
         tell_refusal(client, channel, user, refusal)
         if refusal.reason is RefusalReason.EXPIRED:
@@ -140,7 +126,7 @@ def handle_approve(ack: Ack, body: dict[str, Any], client: WebClient, context: B
         log.exception("approving request %s by %s failed", request_id, user)
         tell_clicker(client, channel, user, ui.error_blocks(), "something went wrong")
         return
-    announce_decision(deps, client, channel, ts, request, opened)
+    announce_decision(deps)
 
 
 def handle_deny(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:

@@ -17,6 +17,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.slack import DEPS_KEY, BotDeps, actions, commands, home, views
 from bot.slack import blocks as ui
+from bot.slack.notifier import SlackNotifier
 from core.activation import ActivationService
 from core.clock import Clock
 from core.config import Config
@@ -41,6 +42,7 @@ _KNOWN_TYPES = (
     "app_rate_limited",
 )
 _VERIFIERS: weakref.WeakKeyDictionary[App, SignatureVerifier] = weakref.WeakKeyDictionary()
+_NOTIFIERS: weakref.WeakKeyDictionary[App, SlackNotifier] = weakref.WeakKeyDictionary()
 
 
 def create_app(
@@ -63,7 +65,9 @@ def create_app(
         before_authorize=PayloadGuard(client),
     )
     _VERIFIERS[app] = SignatureVerifier(signing_secret)
-    deps = BotDeps(ctl=ctl, config=config, clock=clock)
+    notifier = SlackNotifier(ctl.namespaces.outbox, client, config, clock)
+    _NOTIFIERS[app] = notifier
+    deps = BotDeps(ctl=ctl, config=config, clock=clock, notifier=notifier)
 
     def inject(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
         context[DEPS_KEY] = deps
@@ -131,6 +135,12 @@ def malformed(body: Any) -> str | None:
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             return "no event"
     return None
+
+
+def notifier_of(app: App) -> SlackNotifier:
+    """The app's notifier (same Web API client): the serving process starts it and drains it
+    from its jobs, so every delivery goes through one drain lock."""
+    return _NOTIFIERS[app]
 
 
 def create_flask_app(app: App) -> Flask:

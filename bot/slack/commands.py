@@ -24,11 +24,11 @@ from slack_sdk import WebClient
 from bot.render import local
 from bot.slack import BotDeps, deps_of
 from bot.slack import blocks as ui
-from core.clock import epoch
 from core.config import parse_duration
 from core.models import ActivationRequest, CostCenterPermission, RequestStatus
+from core.notices import request_notice_id
 from core.policy import Refusal, lists_namespace
-from core.report import iso_week, parse_week, summarize_week
+from core.report import iso_week, parse_week
 
 log = logging.getLogger("namespace_ctl.slack.commands")
 COMMAND = "/namespace"
@@ -122,7 +122,7 @@ def cmd_activate(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
     request = deps.ctl.request(
         given["namespace"], given["cost_center"], inv.user, duration, given["reason"], at
     )
-    return post_request(deps, client, request)
+    return post_request(deps, request)
 
 
 def _activate_arguments(args: list[str]) -> dict[str, str]:
@@ -174,29 +174,24 @@ def activatable_namespaces(deps: BotDeps, cost_centers: list[CostCenterPermissio
     )
 
 
-def post_request(deps: BotDeps, client: WebClient, request: ActivationRequest) -> Reply:
-    """Post a new request (or booking) to the approvals channel with its buttons; the reply for
-    the requester. The one place requests are posted (the command and the form both use it)."""
+def post_request(deps: BotDeps, request: ActivationRequest) -> Reply:
+    """Deliver the new request's (or booking's) message to the approvals channel (core posted
+    it to the outbox) and word the requester's reply. The one place a request is announced (the
+    command, the form and `schedule` use it)."""
+    deps.deliver_notices()
     channel = deps.config.slack.approvals_channel
-    try:
-        client.chat_postMessage(
-            channel=channel,
-            text=ui.approval_request_text(request),
-            blocks=ui.approval_request_blocks(request, deps.config),
-        )
-    except Exception:
-        log.exception("could not post request %s to %s", request.request_id, channel)
+    what = "Booking" if request.is_booking else "Request"
+    if not deps.ctl.namespaces.outbox.is_delivered(request_notice_id(request.request_id)):
         return Reply(
-            "request saved, not posted",
+            "request saved, not posted yet",
             [
                 ui.section(
-                    f":warning: Request `{request.request_id}` is saved but could not be posted "
-                    f"in {channel}: ask an approver to run "
-                    f"`namespace-ctl approve {request.request_id} --user ...`."
+                    f":warning: {what} `{request.request_id}` is saved, but Slack did not take "
+                    f"its message for {channel} yet: namespace-ctl keeps retrying. An approver "
+                    f"can also run `namespace-ctl approve {request.request_id} --user ...`."
                 )
             ],
         )
-    what = "Booking" if request.is_booking else "Request"
     when = f" from {local(request.starts_at, deps.config)}" if request.is_booking else ""
     return Reply(
         f"request {request.request_id} sent for approval",
@@ -254,7 +249,7 @@ def cmd_schedule(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
     request = deps.ctl.request(
         namespace, cost_center, inv.user, duration, " ".join(reason), at, starts_at=starts_at
     )
-    return post_request(deps, client, request)
+    return post_request(deps, request)
 
 
 def _local_start(day: str, clock: str, deps: BotDeps) -> datetime:
@@ -280,7 +275,7 @@ def cmd_report(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
         week = parse_week(inv.args[0], zone) if inv.args else iso_week(now, zone)
     except ValueError as exc:
         raise UsageError("report", str(exc)) from None
-    summary = summarize_week(deps.ctl.namespaces.history(), week, epoch(now))
+    summary = deps.ctl.namespaces.week_summary(week, now)
     return Reply(f"week {summary.week}", ui.report_blocks(summary, deps.config))
 
 
@@ -302,7 +297,7 @@ def run(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
     try:
         if handler is None:
             raise UsageError(None, f"unknown subcommand {inv.subcommand!r}")
-        return handler(deps, inv, client)
+        reply = handler(deps, inv, client)
     except UsageError as exc:
         return Reply(f"usage: {exc}", ui.usage_blocks(exc.subcommand, str(exc)))
     except Refusal as refusal:
@@ -310,6 +305,8 @@ def run(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
     except Exception:
         log.exception("/namespace %s by %s failed", inv.subcommand, inv.user)
         return Reply("something went wrong", ui.error_blocks())
+    deps.deliver_notices()  # e.g. a window ended by `deactivate`
+    return reply
 
 
 # ---- the listener ------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from bot.slack import blocks as ui
 from core.clock import epoch
 from core.config import format_duration
 from core.models import ActivationRequest, DesiredState, RequestStatus
-from core.report import WeekSummary, iso_week, summarize_week
+from core.report import WeekSummary, iso_week
 
 log = logging.getLogger("namespace_ctl.slack.home")
 HOME_OPENED = "app_home_opened"
@@ -91,9 +91,7 @@ def handle_home_opened(event: dict[str, Any], client: WebClient, context: BoltCo
     deps = deps_of(context)
     try:
         at = deps.clock.now()
-        week = summarize_week(
-            deps.ctl.namespaces.history(), iso_week(at, deps.config.zone), epoch(at)
-        )
+        week = deps.ctl.namespaces.week_summary(iso_week(at, deps.config.zone), at)
         client.views_publish(user_id=user, view=home_view(deps, at, week))
     except Exception:
         log.exception("could not publish the Home tab of %s", user)

@@ -21,12 +21,14 @@ from bot.slack.blocks import (
     escape,
     extend_button,
     mention,
+    report_blocks,
     requester_notice_blocks,
     section,
 )
 from core.config import Config
 from core.models import ActivationRequest, Notice, NoticeKind
 from core.notices import ESTIMATED_SAVING
+from core.report import WeekSummary
 
 __all__ = ["EXTEND_ACTION", "Message", "notice_message", "request_of"]
 
@@ -182,6 +184,11 @@ def _dropped(facts: dict[str, Any], config: Config) -> Message:
     return f"booking {r.request_id} did not start", [section(text)]
 
 
+def _weekly(facts: dict[str, Any], config: Config) -> Message:
+    summary = WeekSummary.model_validate(facts["summary"])
+    return f"Weekly summary {summary.week}", report_blocks(summary, config)
+
+
 # ---- requests (the approvals channel) -----------------------------------------------------------
 
 
@@ -249,4 +256,5 @@ _RENDERERS: dict[NoticeKind, Callable[[dict[str, Any], Config], Message]] = {
     NoticeKind.REQUEST_OPENED: _opened,
     NoticeKind.REQUEST_DECIDED: _decided,
     NoticeKind.REQUEST_EXPIRED: _decided,
+    NoticeKind.WEEKLY_SUMMARY: _weekly,
 }

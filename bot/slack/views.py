@@ -102,7 +102,7 @@ def handle_activate(
         ack(response_action="update", view=_error_view())
         return
     ack()
-    tell_requester(client, user, metadata(view), post_request(deps, client, request))
+    tell_requester(client, user, metadata(view), post_request(deps, request))
 
 
 def tell_requester(client: WebClient, user: str, meta: dict[str, str], reply: Reply) -> None:
@@ -138,7 +138,7 @@ def handle_deny(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
     )
     reason = field_values(view).get(ui.DENY_REASON_FIELD, "")
     try:
-        request = deps.ctl.deny(request_id, user, reason, deps.clock.now())
+        deps.ctl.deny(request_id, user, reason, deps.clock.now())
     except Refusal as refusal:
         _refused(deps, ack, client, refusal, channel, ts, request_id)
         return
@@ -147,7 +147,7 @@ def handle_deny(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
         ack(response_action="update", view=_error_view())
         return
     ack()
-    announce_decision(deps, client, channel, ts, request)
+    announce_decision(deps)
 
 
 def _refused(
