@@ -266,6 +266,14 @@ class ActivationService:
         return decided, opened
 
     @counts_refusals
+    def check_may_decide(self, request_id: str, user: str, at: datetime) -> ActivationRequest:
+        """The pending request `user` may approve or deny, or the refusal they would get: lets
+        the bot refuse before asking for a denial's reason."""
+        request = self._pending_or_refuse(request_id, at)
+        self._require_approver(request, user)
+        return request
+
+    @counts_refusals
     def deny(self, request_id: str, approver: str, reason: str, at: datetime) -> ActivationRequest:
         request = self._pending_or_refuse(request_id, at)
         self._require_approver(request, approver)

@@ -170,11 +170,21 @@ def test_without_a_trigger_missing_arguments_get_the_usage(bot: Bot) -> None:
 # ---- deny ----------------------------------------------------------------------------------------
 
 
+def test_a_stranger_clicking_deny_is_refused_at_once_without_a_form(bot: Bot) -> None:
+    posted = bot.request_activation()
+    payload, _ = bot.click_payload(DENY_ACTION, posted.request_id, MALLORY, posted.ts)
+    assert bot.send_payload(payload)[0] == 200
+    [told] = bot.slack.wait_for("chat.postEphemeral", where=lambda p: p["user"] == MALLORY)
+    assert "unauthorized" in text_of(told)
+    assert bot.slack.calls("views.open") == []
+    assert bot.h.activation.requests()[0].status is RequestStatus.PENDING
+
+
 def test_a_stranger_submitting_a_denial_is_refused_and_nothing_changes(bot: Bot) -> None:
     posted = bot.request_activation()
-    payload, name = bot.click_payload(DENY_ACTION, posted.request_id, MALLORY, posted.ts)
+    payload, name = bot.click_payload(DENY_ACTION, posted.request_id, LEAD, posted.ts)
     assert bot.send_payload(payload)[0] == 200
-    view = bot.opened_view(f"trigger-{name}")
+    view = bot.opened_view(f"trigger-{name}")  # the approver's form, submitted by someone else
     status, answer = bot.submit_view(view, {DENY_REASON_FIELD: "because"}, MALLORY)
     assert status == 200 and answer["response_action"] == "update"
     assert "unauthorized" in text_of(answer["view"])

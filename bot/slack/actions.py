@@ -137,15 +137,17 @@ def handle_deny(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
     user, request_id = user_of(body), clicked_value(body)
     channel, ts = where(body)
     try:
-        request = deps.ctl.store.get_request(request_id) if request_id else None
-        if request is None:
-            text = f"not found: request {request_id!r} does not exist"
-            tell_clicker(client, channel, user, ui.refusal_blocks(None, text), text)
-            return
-        if request.status is not RequestStatus.PENDING:
-            text = ui.already_decided_text(request)
-            tell_clicker(client, channel, user, ui.refusal_blocks(None, text), text)
-            return
+        request = deps.ctl.check_may_decide(request_id, user, deps.clock.now())
+    except Refusal as refusal:
+        tell_refusal(client, channel, user, refusal)
+        if refusal.reason is RefusalReason.EXPIRED:
+            show_expired(deps, client, channel, ts, request_id)
+        return
+    except Exception:
+        log.exception("checking request %s for %s failed", request_id, user)
+        tell_clicker(client, channel, user, ui.error_blocks(), "something went wrong")
+        return
+    try:
         metadata = json.dumps({"request_id": request_id, "channel": channel, "ts": ts})
         trigger = str(body.get("trigger_id") or "")
         client.views_open(trigger_id=trigger, view=ui.deny_modal(request, deps.config, metadata))
