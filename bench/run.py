@@ -2,7 +2,11 @@
 latency per request, running in its own process; print the figures and write
 bench/results/latest.json. See bench/README.md for what each figure means.
 
-    .venv/bin/python -m bench.run [--concurrency 16,32,64,128] [--no-profile]
+    .venv/bin/python -m bench.run [--concurrency 16,32,64,128] [--no-profile] [--ack-repeat 3]
+
+Then the ack-latency scenario (bench/ack_latency.py): 50 slash commands into `namespace-ctl
+serve` while its 20:00 job shuts the 2,000 x 5 workloads down; written to
+bench/results/ack-latency.json.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import fake, report
+from bench import ack_latency, fake, report
 
 RESULTS = fake.ROOT / "bench" / "results"
 LATENCY = 0.025
@@ -127,6 +131,15 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=3, help="runs per concurrency of the sweep (median counts)"
     )
     parser.add_argument("--no-profile", action="store_true", help="skip the profiled pass")
+    parser.add_argument(
+        "--ack-repeat",
+        type=int,
+        default=3,
+        help="runs of the ack-latency scenario (with and without the burst); 0 skips it",
+    )
+    parser.add_argument(
+        "--ack-diagnose", action="store_true", help="add the ack-latency diagnostic variants"
+    )
     args = parser.parse_args(argv)
     sweep_values = sorted({int(c) for c in args.concurrency.split(",")})
     repeat = max(1, args.repeat)
@@ -167,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
                 profile_summary["profiled_run"] = {
                     k: profiled[k] for k in ("wall_s", "cpu_s", "threads_profiled")
                 }
+            acks = None
+            if args.ack_repeat > 0:
+                plan = ack_latency.plan_runs(args.ack_repeat, args.ack_diagnose)
+                acks = ack_latency.measure(server, tmp, plan, ack_latency.LEAD)
     small = next(run for run in sweep if run["concurrency"] == chosen)
     results = {
         "machine": {
@@ -191,8 +208,14 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS / "latest.json"
     out.write_text(json.dumps(results, indent=2), encoding="utf-8")
     print(report.render(results))
+    verified = all(run["verified"] for run in bench.runs)
+    if acks is not None:
+        ack_latency.OUT.write_text(json.dumps(acks, indent=2), encoding="utf-8")
+        print("\n" + ack_latency.render(acks))
+        print(f"written {ack_latency.OUT.relative_to(fake.ROOT)}")
+        verified = verified and not any(run["problems"] for run in acks["runs"])
     print(f"\nwritten {out.relative_to(fake.ROOT)}; whole benchmark {results['bench_s']:.0f} s")
-    return 0 if all(run["verified"] for run in bench.runs) else 1
+    return 0 if verified else 1
 
 
 if __name__ == "__main__":
