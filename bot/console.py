@@ -349,7 +349,9 @@ class Console:
         self.config = config.model_copy(update={"slack": slack})
         # No signature is ever checked on this app (socket-mode dispatch); the secret is random
         # so that its /slack/events, if served, accepts nothing.
-        self.app: App = create_app(ctl, self.config, "xoxb-console", secrets.token_hex(16), clock)
+        self.app: App = create_app(
+            ctl, self.config, "xoxb-console", secrets.token_hex(16), clock, work=InlineExecutor()
+        )
         runner = self.app.listener_runner
         runner.listener_executor = InlineExecutor()
         lazy = runner.lazy_listener_runner

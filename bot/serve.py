@@ -33,7 +33,7 @@ from waitress.server import create_server
 
 from bot.console import Console
 from bot.jobs import Jobs, PassReport, no_drain, no_report, no_summary
-from bot.slack.app import EVENTS_PATH, create_app, create_flask_app, notifier_of
+from bot.slack.app import EVENTS_PATH, create_app, create_flask_app, notifier_of, work_pool_of
 from core.activation import ActivationService
 from core.clock import Clock
 from core.config import Config
@@ -239,6 +239,7 @@ class Serve:
             server.stop()
             # Listeners still running after their ack finish before the store is closed.
             app.listener_runner.listener_executor.shutdown(wait=True)
+            work_pool_of(app).shutdown(wait=True)
             if console is not None:
                 console.close()
         return 0

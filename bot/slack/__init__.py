@@ -9,6 +9,8 @@ buttons), `views` (modal submissions: the activate form, the deny reason), `home
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +39,21 @@ class BotDeps:
     config: Config
     clock: Clock
     notifier: SlackNotifier
+    # Slow work (cluster reads, wakes) runs here after the ack, not on Bolt's few listener
+    # threads: a listener that held one of those until its work was done would keep the next
+    # requests from even being acknowledged (bench/README.md, ack latency).
+    work: Executor
+
+    def later(self, job: Callable[[], None], what: str) -> None:
+        """Run `job` on the work pool; its failure is logged (the listener already acked)."""
+
+        def guarded() -> None:
+            try:
+                job()
+            except Exception:
+                log.exception("%s failed", what)
+
+        self.work.submit(guarded)
 
     def deliver_notices(self) -> None:
         """Deliver now what the listener's use case posted (a request's message, a decision, a

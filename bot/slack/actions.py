@@ -113,6 +113,11 @@ def show_expired(deps: BotDeps, client: WebClient, channel: str, ts: str, reques
 def handle_approve(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     deps = deps_of(context)
+    deps.later(lambda: approve(deps, body, client), "approving a request")
+
+
+def approve(deps: BotDeps, body: dict[str, Any], client: WebClient) -> None:
+    """Approve (which wakes the namespace: seconds of work), after the click's ack."""
     user, request_id = user_of(body), clicked_value(body)
     channel, ts = where(body)
     try:
@@ -160,6 +165,10 @@ def handle_extend(ack: Ack, body: dict[str, Any], client: WebClient, context: Bo
     """One more hour for the window of the namespace in the button's value."""
     ack()
     deps = deps_of(context)
+    deps.later(lambda: extend(deps, body, client), "extending a window")
+
+
+def extend(deps: BotDeps, body: dict[str, Any], client: WebClient) -> None:
     user, namespace = user_of(body), clicked_value(body)
     channel, _ = where(body)
     try:

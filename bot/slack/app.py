@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -42,11 +43,17 @@ _KNOWN_TYPES = (
     "app_rate_limited",
 )
 _VERIFIERS: weakref.WeakKeyDictionary[App, SignatureVerifier] = weakref.WeakKeyDictionary()
-_NOTIFIERS: weakref.WeakKeyDictionary[App, SlackNotifier] = weakref.WeakKeyDictionary()
+_DEPS: weakref.WeakKeyDictionary[App, BotDeps] = weakref.WeakKeyDictionary()
+WORK_THREADS = 4  # slow listener work at once (each may list the cluster or wake a namespace)
 
 
 def create_app(
-    ctl: ActivationService, config: Config, token: str, signing_secret: str, clock: Clock
+    ctl: ActivationService,
+    config: Config,
+    token: str,
+    signing_secret: str,
+    clock: Clock,
+    work: Executor | None = None,
 ) -> App:
     """A Bolt app over the use cases. Listeners run after the ack (`process_before_response`
     False); the Web API is `config.slack.api_base_url` (a fake in tests), with Slack's rate
@@ -66,8 +73,9 @@ def create_app(
     )
     _VERIFIERS[app] = SignatureVerifier(signing_secret)
     notifier = SlackNotifier(ctl.namespaces.outbox, client, config, clock)
-    _NOTIFIERS[app] = notifier
-    deps = BotDeps(ctl=ctl, config=config, clock=clock, notifier=notifier)
+    work = work or ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="slack-work")
+    deps = BotDeps(ctl=ctl, config=config, clock=clock, notifier=notifier, work=work)
+    _DEPS[app] = deps
 
     def inject(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
         context[DEPS_KEY] = deps
@@ -137,10 +145,15 @@ def malformed(body: Any) -> str | None:
     return None
 
 
+def work_pool_of(app: App) -> Executor:
+    """Where the app's listeners run their work after the ack (to drain at shutdown)."""
+    return _DEPS[app].work
+
+
 def notifier_of(app: App) -> SlackNotifier:
     """The app's notifier (same Web API client): the serving process starts it and drains it
     from its jobs, so every delivery goes through one drain lock."""
-    return _NOTIFIERS[app]
+    return _DEPS[app].notifier
 
 
 def create_flask_app(app: App) -> Flask:

@@ -327,7 +327,13 @@ def handle_namespace(
         str(command.get("trigger_id", "")),
         str(command.get("response_url", "")),
     )
-    reply = run(deps_of(context), inv, client)
+    deps = deps_of(context)
+    deps.later(lambda: answer(deps, inv, respond, client), f"/namespace {inv.subcommand}")
+
+
+def answer(deps: BotDeps, inv: Invocation, respond: Respond, client: WebClient) -> None:
+    """The work of one command, after its ack: run it and answer the person ephemerally."""
+    reply = run(deps, inv, client)
     try:
         respond(text=reply.text, blocks=reply.blocks, response_type="ephemeral")
     except Exception:
