@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +71,35 @@ class Inventory:
 
     def managed(self) -> list[NamespaceView]:
         return [view for view in self.namespaces.values() if view.managed]
+
+
+class SharedRead:
+    """Concurrent callers share one inventory read (single flight): ten `status` commands at once
+    list the cluster once, not ten times. A caller gets a read that was in flight when it asked,
+    never one older than that; nothing is cached after the read completes."""
+
+    def __init__(self, read: Callable[[], Inventory]) -> None:
+        self._read = read
+        self._lock = threading.Lock()
+        self._pending: Future[Inventory] | None = None
+
+    def __call__(self) -> Inventory:
+        with self._lock:
+            pending, leader = self._pending, self._pending is None
+            if pending is None:
+                pending = self._pending = Future()
+        if not leader:
+            return pending.result()
+        try:
+            inventory = self._read()
+            pending.set_result(inventory)
+            return inventory
+        except BaseException as exc:
+            pending.set_exception(exc)
+            raise
+        finally:
+            with self._lock:
+                self._pending = None
 
 
 def read_inventory(cluster: Cluster, exclusions: Exclusions) -> Inventory:

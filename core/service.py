@@ -18,7 +18,7 @@ from core.calendar import BusinessCalendar
 from core.clock import Clock, epoch
 from core.cluster.base import Cluster
 from core.errors import RefusedError
-from core.inventory import Exclusions, Inventory, NamespaceView, read_inventory
+from core.inventory import Exclusions, Inventory, NamespaceView, SharedRead, read_inventory
 from core.models import (
     Action,
     ActivityRecord,
@@ -68,9 +68,12 @@ class NamespaceService:
     clock: Clock
     # Notices for the channel (delivered by the serving process): see core.notices.
     outbox: Outbox = field(init=False)
+    # Reads for `status` only: the operations always read the cluster afresh.
+    _status_read: SharedRead = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.outbox = Outbox(self.store)
+        self._status_read = SharedRead(self._inventory)
 
     # ---- use cases -------------------------------------------------------------------------
 
@@ -118,7 +121,7 @@ class NamespaceService:
 
     def status(self, at: datetime | None = None) -> StatusReport:
         at = at or self.clock.now()
-        inventory = self._inventory()
+        inventory = self._status_read()
         open_since = {r.namespace_name: r.timestamp_start for r in self._open_shutdowns().values()}
         live = self._live_windows()
         transition, next_state = self.calendar.next_transition(at)

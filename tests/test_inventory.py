@@ -1,0 +1,86 @@
+"""`SharedRead`: concurrent `status` calls share one cluster read, never an old one."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from core.inventory import Inventory, SharedRead
+from tests.builders import team_namespace
+from tests.harness import madrid, make_harness
+
+
+class GatedRead:
+    """An inventory read that blocks until released, counting how often it ran."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls = 0
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.fail = fail
+
+    def __call__(self) -> Inventory:
+        self.calls += 1
+        self.started.set()
+        assert self.release.wait(10)
+        if self.fail:
+            raise ConnectionError("the API server went away")
+        return Inventory(namespaces={})
+
+
+def _join_while_in_flight(shared: SharedRead, read: GatedRead, callers: int) -> list[object]:
+    with ThreadPoolExecutor(callers) as pool:
+        first = pool.submit(shared)
+        assert read.started.wait(10)
+        others = [pool.submit(shared) for _ in range(callers - 1)]
+        read.release.set()
+        outcomes: list[object] = []
+        for future in [first, *others]:
+            try:
+                outcomes.append(future.result(10))
+            except ConnectionError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+
+def test_callers_during_a_read_share_it_and_a_later_call_reads_again() -> None:
+    read = GatedRead()
+    shared = SharedRead(read)
+    outcomes = _join_while_in_flight(shared, read, callers=8)
+    # Callers that arrived after the first completed may have started a read of their own,
+    # but never more reads than callers, and all got the very object of a read.
+    assert 1 <= read.calls < 8
+    assert all(isinstance(o, Inventory) for o in outcomes)
+    assert outcomes.count(outcomes[0]) >= 2  # at least one caller shared the first read
+    calls = read.calls
+    assert isinstance(shared(), Inventory)
+    assert read.calls == calls + 1  # nothing is cached once a read completed
+
+
+def test_a_failed_read_fails_every_caller_that_shared_it() -> None:
+    read = GatedRead(fail=True)
+    outcomes = _join_while_in_flight(SharedRead(read), read, callers=4)
+    assert isinstance(outcomes[0], ConnectionError)
+    shared_failures = [o for o in outcomes if o is outcomes[0]]
+    assert len(shared_failures) >= 2
+
+
+def test_concurrent_status_reports_are_correct(tmp_path: Path) -> None:
+    h = make_harness(tmp_path, team_namespace("team-a"), at=madrid(2026, 12, 1, 20))
+    h.service.shutdown()
+    with ThreadPoolExecutor(8) as pool:
+        reports = list(pool.map(lambda _: h.service.status(), range(16)))
+    states = {(n.namespace, n.state) for r in reports for n in r.namespaces}
+    assert states == {("team-a", "asleep")}
+
+
+@pytest.mark.parametrize("callers", [2, 16])
+def test_shared_read_never_deadlocks(callers: int) -> None:
+    read = GatedRead()
+    read.release.set()
+    shared = SharedRead(read)
+    with ThreadPoolExecutor(callers) as pool:
+        assert all(isinstance(r, Inventory) for r in pool.map(lambda _: shared(), range(50)))
