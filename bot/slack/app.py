@@ -55,9 +55,10 @@ def create_app(
     clock: Clock,
     work: Executor | None = None,
 ) -> App:
-    """A Bolt app over the use cases. Listeners run after the ack (`process_before_response`
-    False); the Web API is `config.slack.api_base_url` (a fake in tests), with Slack's rate
-    limits retried."""
+    """A Bolt app over the use cases. Listeners ack first (`process_before_response` False)
+    and hand slow work to `work` (a pool of WORK_THREADS by default; the console passes an
+    inline executor); the Web API is `config.slack.api_base_url` (a fake in tests), with
+    Slack's rate limits retried."""
     base_url = config.slack.api_base_url
     client = WebClient(token=token, base_url=base_url if base_url.endswith("/") else base_url + "/")
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
