@@ -107,6 +107,21 @@ def show_expired(deps: BotDeps, client: WebClient, channel: str, ts: str, reques
         update_message(deps, client, channel, ts, request)
 
 
+def refuse_decision(
+    deps: BotDeps,
+    client: WebClient,
+    channel: str,
+    ts: str,
+    user: str,
+    request_id: str,
+    refusal: Refusal,
+) -> None:
+    """Tell the clicker why not; a request found expired gets its message updated to say so."""
+    tell_refusal(client, channel, user, refusal)
+    if refusal.reason is RefusalReason.EXPIRED:
+        show_expired(deps, client, channel, ts, request_id)
+
+
 # ---- the listeners -------------------------------------------------------------------------------
 
 
@@ -123,9 +138,7 @@ def approve(deps: BotDeps, body: dict[str, Any], client: WebClient) -> None:
     try:
         deps.ctl.approve(request_id, user, deps.clock.now())
     except Refusal as refusal:
-        tell_refusal(client, channel, user, refusal)
-        if refusal.reason is RefusalReason.EXPIRED:
-            show_expired(deps, client, channel, ts, request_id)
+        refuse_decision(deps, client, channel, ts, user, request_id, refusal)
         return
     except Exception:
         log.exception("approving request %s by %s failed", request_id, user)
@@ -144,9 +157,7 @@ def handle_deny(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
     try:
         request = deps.ctl.check_may_decide(request_id, user, deps.clock.now())
     except Refusal as refusal:
-        tell_refusal(client, channel, user, refusal)
-        if refusal.reason is RefusalReason.EXPIRED:
-            show_expired(deps, client, channel, ts, request_id)
+        refuse_decision(deps, client, channel, ts, user, request_id, refusal)
         return
     except Exception:
         log.exception("checking request %s for %s failed", request_id, user)
