@@ -23,7 +23,6 @@ from urllib.parse import urlencode
 import pytest
 import yaml
 from flask import Flask
-from slack_sdk.signature import SignatureVerifier
 
 from bot.jobs import Jobs
 from bot.serve import Mode, UsageError, add_readiness, slack_mode
@@ -31,7 +30,7 @@ from core.clock import epoch, parse_instant
 from core.config import load_config
 from core.models import OperationType
 from core.store.sqlite import SqliteStore
-from tests.fake_slack import TEAM_ID, FakeSlack
+from tests.fake_slack import TEAM_ID, FakeSlack, post_signed
 from tests.harness import madrid, make_harness
 
 SECRET = "serve-test-secret"
@@ -103,25 +102,7 @@ def signed_command(url: str, text: str, response_url: str, timestamp: int) -> in
             "response_url": response_url,
         }
     )
-    ts = str(timestamp)
-    request = urllib.request.Request(
-        url + "/slack/events",
-        data=body.encode(),
-        method="POST",
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(
-                timestamp=ts, body=body
-            )
-            or "",
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return error.code
+    return post_signed(url + "/slack/events", body, SECRET, timestamp=timestamp)[0]
 
 
 def test_http_mode_serves_slack_health_and_readiness_and_stops_on_sigterm(

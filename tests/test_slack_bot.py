@@ -7,8 +7,6 @@ import itertools
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ from bot.slack.blocks import (
 )
 from core.models import RequestStatus
 from tests.builders import deployment, namespace, team_namespace
-from tests.fake_slack import TEAM_ID, FakeSlack
+from tests.fake_slack import TEAM_ID, FakeSlack, post_signed
 from tests.harness import Harness, madrid, make_harness
 
 SECRET = "test-signing-secret"
@@ -55,47 +53,15 @@ class Bot:
     def post(
         self, body: str, timestamp: int | None = None, signature: str | None = None
     ) -> tuple[int, str]:
-        ts = str(int(time.time()) if timestamp is None else timestamp)
-        signed = SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body)
-        sig = signature or signed or ""
-        request = urllib.request.Request(
-            self.url + EVENTS_PATH,
-            data=body.encode(),
-            method="POST",
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                "X-Slack-Request-Timestamp": ts,
-                "X-Slack-Signature": sig,
-            },
+        return post_signed(
+            self.url + EVENTS_PATH, body, SECRET, timestamp=timestamp, signature=signature
         )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
 
     def post_json(self, payload: dict[str, Any]) -> tuple[int, str]:
         """A signed Events API request (JSON body)."""
-        body = json.dumps(payload)
-        ts = str(int(time.time()))
-        request = urllib.request.Request(
-            self.url + EVENTS_PATH,
-            data=body.encode(),
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "X-Slack-Request-Timestamp": ts,
-                "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(
-                    timestamp=ts, body=body
-                )
-                or "",
-            },
+        return post_signed(
+            self.url + EVENTS_PATH, json.dumps(payload), SECRET, content_type="application/json"
         )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
 
     def command_body(
         self, text: str, user: str = ANA, with_trigger: bool = True
