@@ -31,6 +31,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.report_reads
 
 clean:
 	rm -rf $(VENV) .nsctl .pytest_cache .mypy_cache .ruff_cache .hypothesis

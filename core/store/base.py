@@ -3,6 +3,11 @@
 Idempotency key of a record: (namespace_name, timestamp_start, operation_type). Adding a record
 whose key exists changes nothing. Closing sets `timestamp_end` and
 `duration_minutes = (end - start) // 60` exactly once. Nothing is ever deleted.
+
+Reading one period (`records_overlapping`) never scans: both stores index records by start time,
+and a closed record that crosses UTC midnights is also filed once under each midnight it crosses
+(a "crossing" entry), so the records that began before the period and are still running at its
+start are found under the one midnight before it. UTC days keep the stores zone-free.
 """
 
 from __future__ import annotations
@@ -23,8 +28,29 @@ from core.models import (
     SlotState,
 )
 
+SECONDS_PER_DAY = 86_400
+
+
+def midnights_crossed(start: int, end: int) -> range:
+    """The UTC midnights M (epoch seconds, M % 86400 == 0) with start < M < end."""
+    first = start - start % SECONDS_PER_DAY + SECONDS_PER_DAY
+    return range(first, end, SECONDS_PER_DAY)
+
+
+def overlaps(record: ActivityRecord, start: int, end: int) -> bool:
+    """Whether `record` overlaps [start, end): see `Store.records_overlapping`."""
+    if record.timestamp_start >= end:
+        return False
+    if record.timestamp_end is None or record.timestamp_start >= start:
+        return True
+    return record.timestamp_end > start
+
 
 class Store(Protocol):
+    items_read: int
+    """Cumulative number of stored items (rows) that `records_overlapping`'s queries returned,
+    before any filtering in Python (DynamoDB: the ScannedCount of every Query page)."""
+
     def add_record(self, record: ActivityRecord) -> bool:
         """Insert `record` unless its key exists (atomically). True if it was inserted."""
         ...
@@ -60,6 +86,14 @@ class Store(Protocol):
         self, namespace: str | None = None, limit: int | None = None
     ) -> list[ActivityRecord]:
         """Every record (of one namespace, or all), newest first."""
+        ...
+
+    def records_overlapping(self, start: int, end: int) -> list[ActivityRecord]:
+        """Records whose interval overlaps [start, end): closed records with
+        timestamp_start < end and timestamp_end > start, point records (end == start) with start
+        in [start, end), open records with timestamp_start < end. Any order. Served by indexes,
+        never a scan: it reads the records starting from the UTC midnight before `start`, the
+        crossing entries of that midnight and the open records that started before it."""
         ...
 
     # ---- cost-center permissions (the seed's `cost_center_permissions`) ------------------------

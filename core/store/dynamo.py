@@ -9,7 +9,17 @@ Tables (created when missing, on-demand billing), all named `{table_prefix}` + t
   `duration_minutes` are absent while the record is open; `workloads` is a list of maps.
   The sparse GSI `open_records` (HASH `open_type` = the operation type, RANGE `sk`) holds only
   open records: `open_type` is written with an open record and removed when it is closed, so
-  `open_records()` is a Query, never a Scan.
+  `open_records()` is a Query, never a Scan. The GSI `by_start` (HASH `start_day` N = the UTC
+  day number `timestamp_start // 86400`, RANGE `timestamp_start` N, all attributes projected)
+  holds every record by start time.
+- `activity_crossings`: HASH `midnight` (N), RANGE `record_id` (S) = `f"{sk}#{namespace_name}"`.
+  A closed record whose interval crosses UTC midnights (start < midnight < end) has one entry per
+  midnight, each a full copy of the record, written in the TransactWriteItems that closes (or
+  adds) it (at most 99 entries beside the record; more go in batches just after) and rewritten
+  by `set_status`. `records_overlapping(start, end)` is then Queries only: the entries of the
+  midnight M at or before `start`, the records starting in [M, end) (one Query per UTC day on
+  `by_start`), and the open records started before M (`open_records`). Item `midnight` = -1
+  marks the one-time migration of tables made before these existed as done.
 - `cost_center_permissions`: HASH `cost_center` (S), the seed's attributes: `is_authorized`
   (BOOL), `max_concurrent_namespaces` (N, absent when the global cap applies),
   `authorized_namespaces` (L of S), `created_at` and `updated_at` (N).
@@ -49,7 +59,9 @@ shortest `repr`, so they round-trip exactly.
 from __future__ import annotations
 
 import json
+import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from decimal import Decimal
@@ -74,6 +86,7 @@ from core.models import (
     SlotState,
     WorkloadSnapshot,
 )
+from core.store.base import SECONDS_PER_DAY, midnights_crossed, overlaps
 
 ACTIVITY_TABLE = "namespace_activity_logs"
 COST_CENTER_TABLE = "cost_center_permissions"
@@ -81,6 +94,17 @@ METRICS_TABLE = "system_metrics"
 SLOTS_TABLE = "activation_slots"
 REQUESTS_TABLE = "activation_requests"
 NOTICES_TABLE = "notices"
+CROSSINGS_TABLE = "activity_crossings"
+START_INDEX = "by_start"
+START_DAY_ATTR = "start_day"
+MIDNIGHT_ATTR = "midnight"
+RECORD_ID_ATTR = "record_id"
+# The crossings table item that says the start index and crossings of older tables are filled.
+MIGRATION_KEY = {MIDNIGHT_ATTR: -1, RECORD_ID_ATTR: "#migration#by_start"}
+TRANSACTION_LIMIT = 100  # items in one TransactWriteItems
+TRANSACTION_BYTES = 3_000_000  # under the 4 MB a TransactWriteItems may carry
+BATCH_LIMIT = 25  # items in one BatchWriteItem
+INDEX_WAIT_SECONDS = 1_800
 STATUS_INDEX = "by_status"
 UNSENT_INDEX = "unsent_notices"
 UNSENT_ATTR = "unsent"
@@ -122,6 +146,7 @@ _TRANSACTION_CONFLICT = "TransactionConflictException"
 _RETRYABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 _TRANSACTION_ATTEMPTS = 10
 
+_log = logging.getLogger(__name__)
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -180,6 +205,9 @@ class DynamoStore:
         self.slots_table = f"{table_prefix}{SLOTS_TABLE}"
         self.requests_table = f"{table_prefix}{REQUESTS_TABLE}"
         self.notices_table = f"{table_prefix}{NOTICES_TABLE}"
+        self.crossings_table = f"{table_prefix}{CROSSINGS_TABLE}"
+        self.items_read = 0
+        self._count_lock = threading.Lock()
         if client is None:
             try:
                 client = boto3.session.Session().client(
@@ -204,16 +232,19 @@ class DynamoStore:
     # ---- Store -------------------------------------------------------------------------------
 
     def add_record(self, record: ActivityRecord) -> bool:
+        put = {
+            "TableName": self.activity_table,
+            "Item": _to_attrs(activity_item(record)),
+            "ConditionExpression": "attribute_not_exists(#sk)",
+            "ExpressionAttributeNames": {"#sk": SORT_KEY},
+        }
+        crossings = crossing_items(record)
         try:
-            self._call(
-                "add a record",
-                self._client.put_item,
-                TableName=self.activity_table,
-                Item=_to_attrs(_to_item(record)),
-                ConditionExpression="attribute_not_exists(#sk)",
-                ExpressionAttributeNames={"#sk": SORT_KEY},
-            )
-        except _ConditionFailed:
+            if crossings:
+                self._write_with_crossings("add a record", {"Put": put}, crossings)
+            else:
+                self._call("add a record", self._client.put_item, **put)
+        except (_ConditionFailed, _Cancelled):
             return False
         return True
 
@@ -226,6 +257,8 @@ class DynamoStore:
     def close_record(
         self, namespace: str, timestamp_start: int, operation_type: OperationType, end: int
     ) -> bool:
+        if midnights_crossed(timestamp_start, end):
+            return self._close_with_crossings(namespace, timestamp_start, operation_type, end)
         key = self._key(namespace, timestamp_start, operation_type)
         # The new status depends on the stored one (active -> completed, others kept), and an
         # UpdateExpression cannot branch: guess `active`, and on a refusal learn the stored status
@@ -270,7 +303,71 @@ class DynamoStore:
                 expected = str(item.get("status", ""))
                 continue
             return True
-        raise StoreError(
+        raise self._kept_changing(namespace, timestamp_start, operation_type)
+
+    def _close_with_crossings(
+        self, namespace: str, timestamp_start: int, operation_type: OperationType, end: int
+    ) -> bool:
+        """Close a record crossing midnights: read it, then one transaction updates it (if it
+        is unchanged since the read) and puts its crossing entries, copies of the closed record."""
+        key = self._key(namespace, timestamp_start, operation_type)
+        for _ in range(_CLOSE_ATTEMPTS):
+            item = self._get_item(key)
+            if item is None or item.get("timestamp_end") is not None:
+                return False  # missing, or already closed
+            record = _to_record(item)
+            status = (
+                RecordStatus.COMPLETED if record.status is RecordStatus.ACTIVE else record.status
+            )
+            closed = record.model_copy(
+                update={
+                    "timestamp_end": end,
+                    "duration_minutes": (end - timestamp_start) // 60,
+                    "status": status,
+                }
+            )
+            # Unchanged since the read: still open, same status and message.
+            has_message = "error_message" in item
+            condition = (
+                "attribute_exists(#sk) AND attribute_not_exists(#end) AND #st = :expected AND "
+                + ("#err = :err" if has_message else "attribute_not_exists(#err)")
+            )
+            update = {
+                "Update": {
+                    "TableName": self.activity_table,
+                    "Key": key,
+                    "UpdateExpression": "SET #end = :end, #dur = :dur, #st = :new REMOVE #open",
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": {
+                        "#sk": SORT_KEY,
+                        "#end": "timestamp_end",
+                        "#dur": "duration_minutes",
+                        "#st": "status",
+                        "#err": "error_message",
+                        "#open": OPEN_ATTR,
+                    },
+                    "ExpressionAttributeValues": _to_attrs(
+                        {
+                            ":end": end,
+                            ":dur": closed.duration_minutes,
+                            ":new": status.value,
+                            ":expected": item.get("status", ""),
+                            **({":err": item["error_message"]} if has_message else {}),
+                        }
+                    ),
+                }
+            }
+            try:
+                self._write_with_crossings("close a record", update, crossing_items(closed))
+            except _Cancelled:
+                continue  # changed since the read: read it again
+            return True
+        raise self._kept_changing(namespace, timestamp_start, operation_type)
+
+    def _kept_changing(
+        self, namespace: str, timestamp_start: int, operation_type: OperationType
+    ) -> StoreError:
+        return StoreError(
             f"DynamoDB table {self.activity_table}: the status of record {namespace} "
             f"{timestamp_start} {operation_type} kept changing while closing it; try again"
         )
@@ -283,25 +380,50 @@ class DynamoStore:
         status: RecordStatus,
         error_message: str,
     ) -> None:
-        """Update status and error message; a missing record is left missing (no-op)."""
-        try:
+        """Update status and error message; a missing record is left missing (no-op). A closed
+        record's crossing entries are rewritten in the same transaction."""
+        key = self._key(namespace, timestamp_start, operation_type)
+        update: dict[str, Any] = {
+            "TableName": self.activity_table,
+            "Key": key,
+            "UpdateExpression": "SET #st = :st, #err = :err",
+            "ConditionExpression": "attribute_exists(#sk) AND attribute_not_exists(#end)",
+            "ExpressionAttributeNames": {
+                "#sk": SORT_KEY,
+                "#st": "status",
+                "#err": "error_message",
+                "#end": "timestamp_end",
+            },
+            "ExpressionAttributeValues": _to_attrs(
+                {":st": RecordStatus(status).value, ":err": error_message}
+            ),
+        }
+        action = "update a record's status"
+        try:  # an open record: no crossing entries
             self._call(
-                "update a record's status",
+                action,
                 self._client.update_item,
-                TableName=self.activity_table,
-                Key=self._key(namespace, timestamp_start, operation_type),
-                UpdateExpression="SET #st = :st, #err = :err",
-                ConditionExpression="attribute_exists(#sk)",
-                ExpressionAttributeNames={
-                    "#sk": SORT_KEY,
-                    "#st": "status",
-                    "#err": "error_message",
-                },
-                ExpressionAttributeValues=_to_attrs(
-                    {":st": RecordStatus(status).value, ":err": error_message}
-                ),
+                **update,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except _ConditionFailed:
+            return
+        except _ConditionFailed as refused:
+            item = refused.item if refused.has_item else self._get_item(key)
+        if item is None:
+            return
+        # Closed: everything but status and message is final, so the copies come from `item`.
+        changed = _to_record(item).model_copy(
+            update={"status": RecordStatus(status), "error_message": error_message}
+        )
+        update["ConditionExpression"] = "attribute_exists(#sk)"
+        del update["ExpressionAttributeNames"]["#end"]
+        try:
+            crossings = crossing_items(changed)
+            if crossings:
+                self._write_with_crossings(action, {"Update": update}, crossings)
+            else:
+                self._call(action, self._client.update_item, **update)
+        except (_ConditionFailed, _Cancelled):
             return
 
     def open_records(self, operation_type: OperationType | None = None) -> list[ActivityRecord]:
@@ -355,6 +477,61 @@ class DynamoStore:
             records.extend(_to_record(_from_attrs(raw)) for raw in page["Items"])
         records.sort(key=_order_key, reverse=True)
         return records[:limit]
+
+    def records_overlapping(self, start: int, end: int) -> list[ActivityRecord]:
+        if end <= start:
+            return []
+        midnight = start - start % SECONDS_PER_DAY
+        found: dict[tuple[str, int, OperationType], ActivityRecord] = {}
+        for item in self._overlap_candidates(midnight, end):
+            record = _to_record(item)
+            seen = found.get(record.key)
+            # The open index is eventually consistent: a closed copy is the newer one.
+            if seen is None or seen.is_open:
+                found[record.key] = record
+        return [r for r in found.values() if overlaps(r, start, end)]
+
+    def _overlap_candidates(self, midnight: int, end: int) -> Iterator[dict[str, Any]]:
+        action = "read the records of a period"
+        queries: list[dict[str, Any]] = [
+            {
+                "TableName": self.crossings_table,
+                "KeyConditionExpression": "#m = :m",
+                "ExpressionAttributeNames": {"#m": MIDNIGHT_ATTR},
+                "ExpressionAttributeValues": _to_attrs({":m": midnight}),
+                "ConsistentRead": True,
+            }
+        ]
+        for day in range(midnight // SECONDS_PER_DAY, (end - 1) // SECONDS_PER_DAY + 1):
+            queries.append(
+                {
+                    "TableName": self.activity_table,
+                    "IndexName": START_INDEX,
+                    "KeyConditionExpression": "#day = :day AND #ts < :end",
+                    "ExpressionAttributeNames": {"#day": START_DAY_ATTR, "#ts": "timestamp_start"},
+                    "ExpressionAttributeValues": _to_attrs({":day": day, ":end": end}),
+                }
+            )
+        for operation in OperationType:  # open records that started before the midnight
+            queries.append(
+                {
+                    "TableName": self.activity_table,
+                    "IndexName": OPEN_INDEX,
+                    "KeyConditionExpression": "#open = :op AND #sk < :before",
+                    "ExpressionAttributeNames": {"#open": OPEN_ATTR, "#sk": SORT_KEY},
+                    "ExpressionAttributeValues": _to_attrs(
+                        {":op": operation.value, ":before": f"{midnight:010d}"}
+                    ),
+                }
+            )
+        for query in queries:
+            for page in self._pages(action, self._client.query, **query):
+                self._count_read(int(page.get("ScannedCount", len(page["Items"]))))
+                yield from (_from_attrs(raw) for raw in page["Items"])
+
+    def _count_read(self, items: int) -> None:
+        with self._count_lock:
+            self.items_read += items
 
     # ---- cost-center permissions -------------------------------------------------------------
 
@@ -764,12 +941,33 @@ class DynamoStore:
     # ---- tables ------------------------------------------------------------------------------
 
     def _ensure_tables(self) -> None:
+        keys = [("namespace_name", "HASH"), (SORT_KEY, "RANGE")]
+        open_index = {OPEN_INDEX: [(OPEN_ATTR, "HASH"), (SORT_KEY, "RANGE")]}
+        existing = self._describe_table(self.activity_table)
+        if existing is not None and START_INDEX not in _index_names(existing):
+            self._check_schema(self.activity_table, existing, keys, open_index)
+            self._add_start_index(existing)
         self._ensure_table(
             self.activity_table,
-            keys=[("namespace_name", "HASH"), (SORT_KEY, "RANGE")],
-            attributes={"namespace_name": "S", SORT_KEY: "S", OPEN_ATTR: "S"},
-            indexes={OPEN_INDEX: [(OPEN_ATTR, "HASH"), (SORT_KEY, "RANGE")]},
+            keys=keys,
+            attributes={
+                "namespace_name": "S",
+                SORT_KEY: "S",
+                OPEN_ATTR: "S",
+                START_DAY_ATTR: "N",
+                "timestamp_start": "N",
+            },
+            indexes={
+                **open_index,
+                START_INDEX: [(START_DAY_ATTR, "HASH"), ("timestamp_start", "RANGE")],
+            },
         )
+        self._ensure_table(
+            self.crossings_table,
+            keys=[(MIDNIGHT_ATTR, "HASH"), (RECORD_ID_ATTR, "RANGE")],
+            attributes={MIDNIGHT_ATTR: "N", RECORD_ID_ATTR: "S"},
+        )
+        self._ensure_migrated(fresh=existing is None)
         self._ensure_table(
             self.cost_center_table,
             keys=[("cost_center", "HASH")],
@@ -844,6 +1042,115 @@ class DynamoStore:
             if description is None:  # pragma: no cover - the waiter saw it
                 raise StoreError(f"DynamoDB table {name} vanished right after it was created")
         self._check_schema(name, description, keys, indexes)
+
+    def _add_start_index(self, description: Mapping[str, Any]) -> None:
+        """Migration: add the `by_start` GSI to an activity table made before it existed."""
+        _log.warning(
+            "DynamoDB table %s has no index %s: adding it (one-time migration)",
+            self.activity_table,
+            START_INDEX,
+        )
+        attributes = {
+            a["AttributeName"]: a["AttributeType"] for a in description["AttributeDefinitions"]
+        }
+        attributes.update({START_DAY_ATTR: "N", "timestamp_start": "N"})
+        try:
+            self._call(
+                f"add the index {START_INDEX} to {self.activity_table}",
+                self._client.update_table,
+                TableName=self.activity_table,
+                AttributeDefinitions=[
+                    {"AttributeName": a, "AttributeType": t} for a, t in attributes.items()
+                ],
+                GlobalSecondaryIndexUpdates=[
+                    {
+                        "Create": {
+                            "IndexName": START_INDEX,
+                            "KeySchema": [
+                                {"AttributeName": START_DAY_ATTR, "KeyType": "HASH"},
+                                {"AttributeName": "timestamp_start", "KeyType": "RANGE"},
+                            ],
+                            "Projection": {"ProjectionType": "ALL"},
+                        }
+                    }
+                ],
+            )
+        except StoreError:
+            # Another process may have added it at the same moment.
+            again = self._describe_table(self.activity_table)
+            if again is None or START_INDEX not in _index_names(again):
+                raise
+
+    def _ensure_migrated(self, fresh: bool) -> None:
+        """Fill `start_day` and the crossing entries of records written before they existed:
+        one paginated Scan, once (a marker item remembers it; rerunning it is harmless)."""
+        marker = self._get("read the migration marker", self.crossings_table, MIGRATION_KEY)
+        if marker is not None:
+            return
+        if not fresh:
+            self._backfill()
+        self._wait_for_index(self.activity_table, START_INDEX)
+        self._call(
+            "write the migration marker",
+            self._client.put_item,
+            TableName=self.crossings_table,
+            Item=_to_attrs({**MIGRATION_KEY, "done": True}),
+        )
+
+    def _backfill(self) -> None:
+        _log.warning(
+            "DynamoDB table %s: filling %s and the crossing entries of existing records "
+            "(one-time migration, one Scan)",
+            self.activity_table,
+            START_DAY_ATTR,
+        )
+        action = "migrate the activity records"
+        records = crossings = 0
+        for page in self._pages(
+            action, self._client.scan, TableName=self.activity_table, ConsistentRead=True
+        ):
+            for raw in page["Items"]:
+                item = _from_attrs(raw)
+                record = _to_record(item)
+                if item.get(START_DAY_ATTR) != record.timestamp_start // SECONDS_PER_DAY:
+                    self._call(
+                        action,
+                        self._client.update_item,
+                        TableName=self.activity_table,
+                        Key=self._key(*record.key),
+                        UpdateExpression="SET #day = :day",
+                        ExpressionAttributeNames={"#day": START_DAY_ATTR},
+                        ExpressionAttributeValues=_to_attrs(
+                            {":day": record.timestamp_start // SECONDS_PER_DAY}
+                        ),
+                    )
+                entries = crossing_items(record)
+                self._put_crossings(entries)
+                records, crossings = records + 1, crossings + len(entries)
+        _log.warning(
+            "DynamoDB table %s: migrated %d records, %d crossing entries",
+            self.activity_table,
+            records,
+            crossings,
+        )
+
+    def _wait_for_index(self, table: str, index: str) -> None:
+        """A GSI added to a table with items is CREATING while DynamoDB backfills it."""
+        deadline = time.monotonic() + INDEX_WAIT_SECONDS
+        while True:
+            description = self._describe_table(table) or {}
+            status = {
+                gsi["IndexName"]: gsi.get("IndexStatus", "ACTIVE")
+                for gsi in description.get("GlobalSecondaryIndexes", []) or []
+            }.get(index)
+            if status == "ACTIVE":
+                return
+            if time.monotonic() > deadline:
+                raise StoreError(
+                    f"DynamoDB index {index} of {table} is still {status} after "
+                    f"{INDEX_WAIT_SECONDS}s; restart namespace-ctl when it is ACTIVE"
+                )
+            time.sleep(5)
 
     def _describe_table(self, name: str) -> dict[str, Any] | None:
         try:
@@ -944,6 +1251,47 @@ class DynamoStore:
                 "ExpressionAttributeValues": _to_attrs({":one": 1}),
             }
         }
+
+    def _write_with_crossings(
+        self, action: str, write: dict[str, Any], crossings: list[dict[str, Any]]
+    ) -> None:
+        """`write` (a transaction item on the record) and its crossing entries in one
+        transaction; entries beyond a transaction's size are put right after it. Raises
+        `_Cancelled` when the condition of `write` failed (nothing written)."""
+        # The copies are equal in size (a record with many workloads is a large item).
+        size = len(json.dumps(crossings[0], default=str)) if crossings else 1
+        first = max(0, min(TRANSACTION_LIMIT - 1, TRANSACTION_BYTES // size - 1))
+        puts = [
+            {"Put": {"TableName": self.crossings_table, "Item": _to_attrs(entry)}}
+            for entry in crossings[:first]
+        ]
+        self._transact(action, [write, *puts])
+        self._put_crossings(crossings[first:])
+
+    def _put_crossings(self, entries: list[dict[str, Any]]) -> None:
+        """Unconditional batch puts (an entry is a copy: putting it again changes nothing)."""
+        for begin in range(0, len(entries), BATCH_LIMIT):
+            pending: dict[str, Any] = {
+                self.crossings_table: [
+                    {"PutRequest": {"Item": _to_attrs(entry)}}
+                    for entry in entries[begin : begin + BATCH_LIMIT]
+                ]
+            }
+            delay = 0.01
+            for _ in range(_TRANSACTION_ATTEMPTS):
+                response = self._call(
+                    "write crossing entries", self._client.batch_write_item, RequestItems=pending
+                )
+                pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(random.uniform(0, delay))
+                delay = min(delay * 2, 0.5)
+            if pending:
+                raise StoreError(
+                    f"DynamoDB table {self.crossings_table}: writes stayed unprocessed after "
+                    f"{_TRANSACTION_ATTEMPTS} attempts (throttled); try again"
+                )
 
     def _transact(self, action: str, items: list[dict[str, Any]]) -> None:
         """One TransactWriteItems. Raises `_Cancelled` when a condition failed; retries (with
@@ -1063,11 +1411,17 @@ def _order_key(record: ActivityRecord) -> tuple[int, str, str]:
     return (record.timestamp_start, record.namespace_name, record.operation_type.value)
 
 
-def _to_item(record: ActivityRecord) -> dict[str, Any]:
+def _index_names(description: Mapping[str, Any]) -> set[str]:
+    return {gsi["IndexName"] for gsi in description.get("GlobalSecondaryIndexes", []) or []}
+
+
+def activity_item(record: ActivityRecord) -> dict[str, Any]:
+    """The activity table item of `record` (plain values), as `add_record` writes it."""
     item: dict[str, Any] = {
         "namespace_name": record.namespace_name,
         SORT_KEY: sort_key(record.timestamp_start, record.operation_type),
         "timestamp_start": record.timestamp_start,
+        START_DAY_ATTR: record.timestamp_start // SECONDS_PER_DAY,
         "cost_center": record.cost_center,
         "user_id": record.user_id,
         "operation_type": record.operation_type.value,
@@ -1082,6 +1436,20 @@ def _to_item(record: ActivityRecord) -> dict[str, Any]:
     if record.duration_minutes is not None:
         item["duration_minutes"] = record.duration_minutes
     return item
+
+
+def crossing_items(record: ActivityRecord) -> list[dict[str, Any]]:
+    """The crossings table items of `record`: a full copy of it under each UTC midnight its
+    closed interval crosses (none while it is open)."""
+    if record.timestamp_end is None:
+        return []
+    midnights = midnights_crossed(record.timestamp_start, record.timestamp_end)
+    if not midnights:
+        return []
+    copy = activity_item(record)
+    del copy[START_DAY_ATTR]  # only the activity table is indexed by start
+    record_id = f"{copy[SORT_KEY]}#{record.namespace_name}"
+    return [{**copy, MIDNIGHT_ATTR: m, RECORD_ID_ATTR: record_id} for m in midnights]
 
 
 def _to_record(item: Mapping[str, Any]) -> ActivityRecord:

@@ -21,6 +21,11 @@ Tables:
   `request_id`, indexed on (status, created_at) for `list_requests`.
 - `notices` (schema version 3): the outbox of channel notices, primary key `notice_id`, `facts`
   as JSON; a partial index on unsent notices by `next_attempt_at` serves `due_notices`.
+- `activity_crossings` (schema version 4): for every closed record, one row per UTC midnight its
+  interval crosses (start < midnight < end), holding the record's key; written in the same
+  transaction that closes (or adds closed) the record; version 4 fills it for existing records.
+  With `idx_activity_start` and the partial index `idx_activity_open_start` it serves
+  `records_overlapping` without a scan (see `_OVERLAP_QUERIES`).
 
 The schema is versioned with `PRAGMA user_version`: `_MIGRATIONS[i]` takes the file from version
 `i` to `i + 1`, so later changes append a migration and existing files are upgraded in place.
@@ -52,6 +57,7 @@ from core.models import (
     SlotState,
     WorkloadSnapshot,
 )
+from core.store.base import SECONDS_PER_DAY, midnights_crossed, overlaps
 
 ACTIVITY_TABLE = "namespace_activity_logs"
 COST_CENTER_TABLE = "cost_center_permissions"
@@ -59,6 +65,7 @@ METRICS_TABLE = "system_metrics"
 SLOTS_TABLE = "activation_slots"
 REQUESTS_TABLE = "activation_requests"
 NOTICES_TABLE = "notices"
+CROSSINGS_TABLE = "activity_crossings"
 BUSY_TIMEOUT_MS = 30_000
 
 _COLUMNS = (
@@ -125,6 +132,20 @@ _NOTICE_COLUMNS = (
 )
 _SELECT_NOTICE = f"SELECT {', '.join(_NOTICE_COLUMNS)} FROM {NOTICES_TABLE}"
 _OLDEST_FIRST = "timestamp_start ASC, namespace_name ASC, operation_type ASC"
+_KEY_COLUMNS = ("namespace_name", "timestamp_start", "operation_type")
+_INSERT_CROSSING = (
+    f"INSERT INTO {CROSSINGS_TABLE} (midnight, {', '.join(_KEY_COLUMNS)}) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
+)
+# records_overlapping(start, end), with M the UTC midnight at or before `start`: the closed
+# records crossing M, every record starting in [M, end), the open records started before M.
+# The three sets are disjoint; each query is served by an index (tested with EXPLAIN).
+_OVERLAP_QUERIES = (
+    f"SELECT {', '.join('a.' + c for c in _COLUMNS)} FROM {CROSSINGS_TABLE} AS c "
+    f"JOIN {ACTIVITY_TABLE} AS a USING ({', '.join(_KEY_COLUMNS)}) WHERE c.midnight = :midnight",
+    f"{_SELECT} WHERE timestamp_start >= :midnight AND timestamp_start < :end",
+    f"{_SELECT} WHERE timestamp_end IS NULL AND timestamp_start < :midnight",
+)
 _NEWEST_FIRST = "timestamp_start DESC, namespace_name DESC, operation_type DESC"
 
 # No CHECK constraints on the enum columns: pydantic validates them, and SQLite cannot alter a
@@ -216,6 +237,36 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             ON {NOTICES_TABLE} (next_attempt_at, at)
             WHERE sent_at IS NULL""",
     ),
+    # 4: reading one week without a scan (idx_activity_start exists since version 1).
+    (
+        f"""CREATE TABLE IF NOT EXISTS {CROSSINGS_TABLE} (
+            midnight        INTEGER NOT NULL,
+            namespace_name  TEXT    NOT NULL,
+            timestamp_start INTEGER NOT NULL,
+            operation_type  TEXT    NOT NULL,
+            PRIMARY KEY (midnight, namespace_name, timestamp_start, operation_type)
+        ) WITHOUT ROWID""",
+        f"""CREATE INDEX IF NOT EXISTS idx_activity_open_start
+            ON {ACTIVITY_TABLE} (timestamp_start)
+            WHERE timestamp_end IS NULL""",
+        # One crossing row per UTC midnight strictly inside each closed interval (the same
+        # midnights as `midnights_crossed`; floor arithmetic, as SQLite's % truncates).
+        f"""INSERT INTO {CROSSINGS_TABLE} (midnight, {", ".join(_KEY_COLUMNS)})
+            WITH RECURSIVE crossed (midnight, namespace_name, timestamp_start, operation_type,
+                                    timestamp_end) AS (
+                SELECT timestamp_start - ((timestamp_start % {SECONDS_PER_DAY}
+                           + {SECONDS_PER_DAY}) % {SECONDS_PER_DAY}) + {SECONDS_PER_DAY},
+                       namespace_name, timestamp_start, operation_type, timestamp_end
+                FROM {ACTIVITY_TABLE} WHERE timestamp_end IS NOT NULL
+                UNION ALL
+                SELECT midnight + {SECONDS_PER_DAY}, namespace_name, timestamp_start,
+                       operation_type, timestamp_end
+                FROM crossed WHERE midnight + {SECONDS_PER_DAY} < timestamp_end
+            )
+            SELECT midnight, {", ".join(_KEY_COLUMNS)} FROM crossed
+            WHERE midnight < timestamp_end
+            ON CONFLICT DO NOTHING""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -229,6 +280,8 @@ class SqliteStore:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
+        self.items_read = 0
+        self._count_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -253,7 +306,11 @@ class SqliteStore:
             "ON CONFLICT (namespace_name, timestamp_start, operation_type) DO NOTHING"
         )
         with self._write("add a record") as conn:
-            return conn.execute(sql, values).rowcount == 1
+            if conn.execute(sql, values).rowcount != 1:
+                return False
+            if record.timestamp_end is not None:
+                _add_crossings(conn, record.key, record.timestamp_end)
+            return True
 
     def get_record(
         self, namespace: str, timestamp_start: int, operation_type: OperationType
@@ -282,7 +339,10 @@ class SqliteStore:
             OperationType(operation_type).value,
         )
         with self._write("close a record") as conn:
-            return conn.execute(sql, params).rowcount == 1
+            if conn.execute(sql, params).rowcount != 1:
+                return False
+            _add_crossings(conn, (namespace, timestamp_start, operation_type), end)
+            return True
 
     def set_status(
         self,
@@ -329,6 +389,20 @@ class SqliteStore:
             sql += " LIMIT ?"
             params = (*params, limit)
         return [_from_row(row) for row in self._read("read the history", sql, params)]
+
+    def records_overlapping(self, start: int, end: int) -> list[ActivityRecord]:
+        if end <= start:
+            return []
+        params = {"midnight": start - start % SECONDS_PER_DAY, "end": end}
+        found: dict[tuple[str, int, OperationType], ActivityRecord] = {}
+        with self._errors("read the records of a period"), self._snapshot() as conn:
+            for sql in _OVERLAP_QUERIES:
+                rows = conn.execute(sql, params).fetchall()
+                self._count_read(len(rows))
+                for row in rows:
+                    record = _from_row(row)
+                    found[record.key] = record
+        return [r for r in found.values() if overlaps(r, start, end)]
 
     # ---- cost-center permissions -------------------------------------------------------------
 
@@ -702,9 +776,36 @@ class SqliteStore:
         with self._errors(action), self._transaction(self._conn()) as conn:
             yield conn
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: its queries see one state of the file (WAL)."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    def _count_read(self, rows: int) -> None:
+        with self._count_lock:
+            self.items_read += rows
+
     def _read(self, action: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self._errors(action):
             return list(self._conn().execute(sql, tuple(params)).fetchall())
+
+
+def _add_crossings(conn: sqlite3.Connection, key: tuple[str, int, OperationType], end: int) -> None:
+    namespace, start, operation = key
+    operation_value = OperationType(operation).value
+    conn.executemany(
+        _INSERT_CROSSING,
+        (
+            (midnight, namespace, start, operation_value)
+            for midnight in midnights_crossed(start, end)
+        ),
+    )
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
