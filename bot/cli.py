@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot import cli_activation
+from bot import cli_activation, cli_report
 from bot.render import local
 from core.activation import ActivationService, Housekeeping
 from core.clock import Clock, parse_instant
@@ -61,9 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--limit", type=_positive_int, help="at most this many records")
     history.add_argument("--json", action="store_true", help="records with the seed's names")
     cli_activation.add_commands(commands)
+    cli_report.add_commands(commands)
 
     serve = commands.add_parser(
-        "serve", help="the bot: Slack (HTTP or Socket Mode) or the console, jobs, /healthz /readyz"
+        "serve",
+        help="the bot: Slack (HTTP or Socket Mode) or the console, jobs, /healthz /readyz /metrics",
     )
     serve.add_argument("--port", type=_port, default=3000, help="HTTP port (default 3000)")
     serve.add_argument(
@@ -224,6 +226,7 @@ COMMANDS: dict[str, Callable[[ActivationService, argparse.Namespace, Config], in
     "serve": cmd_serve,
     "console": cmd_console,
     **cli_activation.COMMANDS,
+    **cli_report.COMMANDS,
 }
 
 

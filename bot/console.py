@@ -4,7 +4,7 @@ Like Hubot's shell or `errbot -T`. Each line becomes the payload Slack would sen
 `app.dispatch(BoltRequest(body, mode="socket_mode"))` (no HTTP, no signature); the app's Web API
 base URL and every `response_url` point at `Recorder`, an in-process HTTP server on 127.0.0.1
 that answers like Slack and prints each call readably (channel, text, Block Kit sections and
-buttons with the `/click` line that presses them).
+buttons with the `/click` line that presses them, files uploaded with `files_upload_v2`).
 
 Lines: `/namespace ...` (as the current user), `/as USER`, `/click ACTION_ID [VALUE]`,
 `/submit FIELD=VALUE ...` (the last modal), `/home`, `/help`, `/quit`; `#` starts a comment.
@@ -42,6 +42,7 @@ TEAM_ID = "T0CONSOLE"
 BOT_USER_ID = "U0NAMESPACECTL"
 CONSOLE_CHANNEL = "C0CONSOLE"
 DEFAULT_USER = "U0CONSOLE"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HELP = """\
 Type what you would type in Slack, as the current user:
   /namespace help              the bot's own help (any /namespace subcommand)
@@ -142,6 +143,15 @@ class Button:
 
 
 @dataclass
+class PendingFile:
+    """A file announced by files.getUploadURLExternal, its bytes POSTed to its upload URL."""
+
+    filename: str
+    alt_text: str
+    data: bytes = b""
+
+
+@dataclass
 class OpenedView:
     view: Block
     user: str
@@ -155,6 +165,8 @@ class Recorder:
         self.user = DEFAULT_USER  # who the console is acting as (the target of ephemerals)
         self.buttons: list[Button] = []
         self.view: OpenedView | None = None
+        self._files: dict[str, PendingFile] = {}
+        self._files_lock = threading.Lock()
         self._print_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -190,8 +202,12 @@ class Recorder:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode("utf-8")
-                params = _parse(raw, self.headers.get("Content-Type", ""))
+                body = self.rfile.read(length)
+                if self.path.startswith("/upload/"):  # a file's bytes: not UTF-8, not JSON
+                    found = recorder.receive_file(self.path[len("/upload/") :], body)
+                    self._reply(200 if found else 404, b"OK" if found else b"no such upload")
+                    return
+                params = _parse(body.decode("utf-8"), self.headers.get("Content-Type", ""))
                 if self.path.startswith("/api/"):
                     answer = recorder.api_call(self.path[len("/api/") :].split("?")[0], params)
                 elif self.path.startswith("/response/"):
@@ -200,9 +216,11 @@ class Recorder:
                 else:
                     self.send_error(404)
                     return
-                data = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                self._reply(200, json.dumps(answer).encode(), "application/json")
+
+            def _reply(self, status: int, data: bytes, content_type: str = "text/plain") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -242,6 +260,10 @@ class Recorder:
             return {"ok": True, "message_ts": ts}
         if method in ("views.open", "views.push", "views.update", "views.publish"):
             return self._show_view(method, params)
+        if method == "files.getUploadURLExternal":
+            return self._upload_url(params)
+        if method == "files.completeUploadExternal":
+            return self._show_files(params)
         self.say(f"[slack] {method} {json.dumps(params, default=str)[:300]}")
         return {"ok": True}
 
@@ -283,6 +305,46 @@ class Recorder:
             lines.append("answer with /submit FIELD=VALUE ... (quote values with spaces)")
         self.say("\n".join([head, *("  | " + line for line in lines)]))
         return {"ok": True, "view": {"id": view_id, "team_id": TEAM_ID, **view}}
+
+    # ---- files_upload_v2: an upload URL here, the bytes, then the files shared ---------------
+
+    def _upload_url(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = f"F{next(self._ids):08d}"
+        pending = PendingFile(
+            str(params.get("filename") or "file"), str(params.get("alt_txt") or "")
+        )
+        with self._files_lock:
+            self._files[file_id] = pending
+        return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    def receive_file(self, file_id: str, data: bytes) -> bool:
+        with self._files_lock:
+            pending = self._files.get(file_id)
+            if pending is not None:
+                pending.data = data
+            return pending is not None
+
+    def _show_files(self, params: dict[str, Any]) -> dict[str, Any]:
+        listed = params.get("files")
+        with contextlib.suppress(ValueError):
+            listed = json.loads(listed) if isinstance(listed, str) else listed
+        items = [f for f in listed if isinstance(f, dict)] if isinstance(listed, list) else []
+        with self._files_lock:
+            found = [(item, self._files.pop(str(item.get("id")), None)) for item in items]
+        complete = [(item, pending) for item, pending in found if pending is not None]
+        if not complete or len(complete) < len(found):
+            return {"ok": False, "error": "file_upload_not_complete"}
+        channel, thread = str(params.get("channel_id") or ""), params.get("thread_ts")
+        for item, pending in complete:
+            kind = "chart" if pending.data.startswith(PNG_SIGNATURE) else "file"
+            place = f" in the thread of message {thread}" if thread else ""
+            head = f"{_where(channel)} ({kind} uploaded{place}: {pending.filename}, "
+            head += f"{len(pending.data):,} bytes)"
+            self.say("\n".join([head, f"  | {pending.alt_text or item.get('title') or ''}"]))
+        shared = [
+            {"id": i.get("id"), "name": p.filename, "title": i.get("title")} for i, p in complete
+        ]
+        return {"ok": True, "files": shared}
 
     def find_button(self, action_id: str, value: str | None) -> Button | None:
         for button in reversed(self.buttons):

@@ -24,16 +24,19 @@ pass starts them at their exact `starts_at`.
 Every job has `max_instances=1` and `coalesce=True`; an exception is logged by APScheduler's
 `run_job` and the next run happens. Jobs that touch the cluster share one lock: at 20:00 the edge
 job, the reconcile and the bookings pass do not race each other (the second finds nothing to do).
+A `JobObserver` (`bot.metrics`, behind `/metrics`) hears of every pass over the cluster, with its
+wall time, and of every job that ran to its end.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.executors.base import run_job
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -62,6 +65,7 @@ class PassReport:
     at: datetime
     chores: Housekeeping
     result: OperationResult | None  # None: the bookings pass had nothing the schedule owns
+    seconds: float = 0.0  # wall time of the pass (holding the cluster lock)
 
 
 def no_summary(at: datetime) -> None:
@@ -75,6 +79,29 @@ def no_drain(at: datetime) -> int:
 
 def no_report(report: PassReport) -> None:
     """No notifier wired: passes are only logged."""
+
+
+class JobObserver(Protocol):
+    def pass_done(self, report: PassReport) -> None:
+        """A pass over the cluster ended (every reconcile; a bookings pass that did work)."""
+        ...
+
+    def pass_failed(self, job: str, at: datetime, seconds: float) -> None: ...
+
+    def job_succeeded(self, job_id: str, finished: datetime) -> None:
+        """A scheduled job (its id in `Jobs.plan`) ran to its end, at `finished` (product time)."""
+        ...
+
+
+class NoObserver:
+    def pass_done(self, report: PassReport) -> None:
+        pass
+
+    def pass_failed(self, job: str, at: datetime, seconds: float) -> None:
+        pass
+
+    def job_succeeded(self, job_id: str, finished: datetime) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -190,11 +217,13 @@ class Jobs:
         drain: Callable[[datetime], int] = no_drain,
         weekly_summary: Callable[[datetime], None] = no_summary,
         on_pass: Callable[[PassReport], None] = no_report,
+        observer: JobObserver | None = None,
         intervals: Intervals = Intervals(),
         offset: timedelta | None = None,
     ) -> None:
         self.ctl, self.config, self.clock = ctl, config, clock
         self.drain, self.weekly_summary, self.on_pass = drain, weekly_summary, on_pass
+        self.observer: JobObserver = observer or NoObserver()
         self.intervals = intervals
         self.offset = product_offset(clock) if offset is None else offset
         self.health = PassHealth()
@@ -207,7 +236,7 @@ class Jobs:
         )
         for job_id, trigger, run, grace in self.plan():
             self.scheduler.add_job(
-                self._in_product_time(run),
+                self._in_product_time(job_id, run),
                 ProductTime(trigger, self.offset),
                 id=job_id,
                 name=job_id,
@@ -271,10 +300,11 @@ class Jobs:
             ),
         ]
 
-    def _in_product_time(self, run: ProductJob) -> Callable[[], None]:
+    def _in_product_time(self, job_id: str, run: ProductJob) -> Callable[[], None]:
         def job() -> None:
             at = (scheduled_run_time().astimezone(UTC) + self.offset).astimezone(self.config.zone)
             run(at)
+            self._observe(lambda o: o.job_succeeded(job_id, self.clock.now()))
 
         return job
 
@@ -300,14 +330,18 @@ class Jobs:
     def reconcile_pass(self, job: str, at: datetime) -> PassReport:
         """The level-triggered pass at `at` (an edge's exact time, or the reconcile's)."""
         with self._cluster_lock:
+            started = time.monotonic()
             try:
                 chores, result = self.ctl.reconcile(at=at)
             except Exception as exc:
                 self.health.failed(exc)
+                self._observe(lambda o: o.pass_failed(job, at, time.monotonic() - started))
                 raise
+            seconds = time.monotonic() - started
         self.health.succeeded(at)
-        report = PassReport(job, at, chores, result)
+        report = PassReport(job, at, chores, result, seconds)
         log.info("%s at %s: %s", job, at.isoformat(), _summary(report))
+        self._observe(lambda o: o.pass_done(report))
         self._report(report)
         return report
 
@@ -316,13 +350,20 @@ class Jobs:
         (or a half-opened one was repaired), follow the schedule at once so the namespace goes
         back to sleep now rather than at the next reconcile."""
         with self._cluster_lock:
-            chores = self.ctl.housekeeping(at)
-            result = None
-            if chores.ended or chores.repaired:
-                result = self.ctl.namespaces.reconcile(at=at)
-        report = PassReport("bookings", at, chores, result)
+            started = time.monotonic()
+            try:
+                chores = self.ctl.housekeeping(at)
+                result = None
+                if chores.ended or chores.repaired:
+                    result = self.ctl.namespaces.reconcile(at=at)
+            except Exception:
+                self._observe(lambda o: o.pass_failed("bookings", at, time.monotonic() - started))
+                raise
+            seconds = time.monotonic() - started
+        report = PassReport("bookings", at, chores, result, seconds)
         if _did_something(report):
             log.info("bookings at %s: %s", at.isoformat(), _summary(report))
+            self._observe(lambda o: o.pass_done(report))
             self._report(report)
         return report
 
@@ -331,6 +372,13 @@ class Jobs:
             self.on_pass(report)
         except Exception:
             log.exception("reporting the %s pass failed", report.job)
+
+    def _observe(self, tell: Callable[[JobObserver], None]) -> None:
+        """Metrics never fail a job."""
+        try:
+            tell(self.observer)
+        except Exception:
+            log.exception("recording job metrics failed")
 
 
 def _did_something(report: PassReport) -> bool:

@@ -3,7 +3,8 @@
 Modes, from the environment (secrets never come from the config file):
 - HTTP: `SLACK_BOT_TOKEN` and `SLACK_SIGNING_SECRET`: Slack posts to `/slack/events`.
 - Socket Mode: `SLACK_BOT_TOKEN` and `SLACK_APP_TOKEN` (slack_bolt's builtin client, no public
-  URL); the HTTP server still serves `/healthz` and `/readyz`.
+  URL); the HTTP server still serves `/healthz`, `/readyz` and `/metrics` (Prometheus,
+  `bot.metrics`), as in every mode.
 - Console: no Slack token: the same listeners driven from stdin (`bot.console`), for `make run`;
   when stdin ends (or `/quit`), serve stops. `--no-console`: scheduler and HTTP only.
 
@@ -33,6 +34,7 @@ from waitress.server import create_server
 
 from bot.console import Console
 from bot.jobs import Jobs, PassReport, no_drain, no_report, no_summary
+from bot.metrics import ServeMetrics, add_metrics
 from bot.slack.app import EVENTS_PATH, create_app, create_flask_app, notifier_of, work_pool_of
 from core.activation import ActivationService
 from core.clock import Clock
@@ -194,6 +196,7 @@ class Serve:
         hooks = job_hooks(self.ctl, app)
         notifier = notifier_of(app)
         notifier.start()  # delivers what the jobs and listeners post, as soon as they post it
+        metrics = ServeMetrics(self.ctl)
         jobs = Jobs(
             self.ctl,
             self.config,
@@ -201,11 +204,11 @@ class Serve:
             drain=hooks.drain,
             weekly_summary=hooks.weekly_summary,
             on_pass=hooks.on_pass,
+            observer=metrics,
         )
+        flask_app = add_metrics(add_readiness(create_flask_app(app), self.ctl, jobs), metrics)
         try:
-            server = HttpServer(
-                add_readiness(create_flask_app(app), self.ctl, jobs), self.host, self.port
-            )
+            server = HttpServer(flask_app, self.host, self.port)
         except OSError as exc:
             if console is not None:
                 console.close()
@@ -274,7 +277,7 @@ class Serve:
             f"namespace-ctl serve: {mode.value}",
             f"  store:   {store.backend} {where}",
             f"  cluster: {target}",
-            f"  http:    {self.host}:{port} (/healthz, /readyz"
+            f"  http:    {self.host}:{port} (/healthz, /readyz, /metrics"
             + (f", {EVENTS_PATH})" if mode is Mode.HTTP else ")"),
             f"  clock:   {now.isoformat(timespec='seconds')} ({config.timezone})",
             "  jobs:    business-hours edges, reconcile every 5 min, bookings every minute, "

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Concatenate, ParamSpec, TypeVar
 
-from core import notices
+from core import metrics, notices
 from core.clock import epoch
 from core.config import Config, format_duration
 from core.models import (
@@ -86,10 +86,15 @@ def counts_refusals(
 
     def wrapper(self: ActivationService, /, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return use_case(self, *args, **kwargs)
+            result = use_case(self, *args, **kwargs)
         except Refusal as refusal:
             self.count_refusal(use_case.__name__, refusal)
             raise
+        service = self.namespaces
+        metrics.record_use_case(
+            self.store, service.calendar.zone, service.clock.now(), use_case.__name__, result
+        )
+        return result
 
     functools.update_wrapper(wrapper, use_case)
     return wrapper
@@ -335,9 +340,13 @@ class ActivationService:
 
     def count_refusal(self, use_case: str, refusal: Refusal, at: datetime | None = None) -> None:
         now = at or self.namespaces.clock.now()
-        day = now.astimezone(self.namespaces.calendar.zone).date().isoformat()
         log.info("refused %s: %s", use_case, refusal)
-        self.store.increment_metric(f"refused.{refusal.reason.value}", day, 1, epoch(now))
+        metrics.add_daily(
+            self.store,
+            self.namespaces.calendar.zone,
+            epoch(now),
+            {f"refused.{refusal.reason.value}": 1},
+        )
 
     # ---- the reconcile pass -----------------------------------------------------------------
 
@@ -639,6 +648,9 @@ class ActivationService:
             slot.namespace, slot.claimed_at, state=SlotState.LIVE, record_start=slot.claimed_at
         )
         live = slot.model_copy(update={"state": SlotState.LIVE, "record_start": slot.claimed_at})
+        metrics.record_activation_opened(
+            self.store, self.namespaces.calendar.zone, slot.claimed_at, outcomes
+        )
         self._notify(notices.activation_started(live, outcomes, how))
         self._announce_caps(live)
         return Opened(slot=live, outcomes=outcomes)
@@ -646,12 +658,9 @@ class ActivationService:
     def _end(self, slot: ActivationSlot, ts: int, follow_schedule: bool = True) -> None:
         """Close the window's record at `ts`, free the slot, and (for a person's deactivate)
         put the namespace where the schedule wants it; the reconcile pass does that itself."""
-        self.store.close_record(
-            slot.namespace,
-            slot.record_start or slot.claimed_at,
-            OperationType.MANUAL_ACTIVATION,
-            ts,
-        )
+        start = slot.record_start or slot.claimed_at
+        if self.store.close_record(slot.namespace, start, OperationType.MANUAL_ACTIVATION, ts):
+            metrics.record_activation_closed(self.store, self.namespaces.calendar.zone, start, ts)
         self.store.release_slot(slot.namespace, slot.claimed_at)
         if follow_schedule:
             view = self.namespaces.namespace_view(slot.namespace)

@@ -125,6 +125,12 @@ class NamespaceResult(BaseModel):
     skipped_reason: str = ""
     # Replicas its workloads run when awake (from the shutdown record's snapshot), when known.
     replicas: int | None = None
+    # What an hour of it awake costs at the configured rates (the same snapshot), when known.
+    hourly_cost: float | None = None
+
+    @property
+    def changed(self) -> bool:
+        return any(o.status is OutcomeStatus.CHANGED for o in self.outcomes)
 
     @property
     def failed(self) -> list[WorkloadOutcome]:

@@ -11,14 +11,18 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel
 
 from core.calendar import BusinessCalendar
 from core.clock import Clock, epoch
 from core.cluster.base import Cluster
+from core.costs import DEFAULT_RATES, SECONDS_PER_HOUR, Rates, footprint, money
 from core.errors import RefusedError
 from core.inventory import Exclusions, Inventory, NamespaceView, SharedRead, read_inventory
+from core.metrics import DRIFT_CORRECTED, records_pass, records_workloads
 from core.models import (
     Action,
     ActivityRecord,
@@ -30,8 +34,15 @@ from core.models import (
     RecordStatus,
     WorkloadOutcome,
 )
-from core.notices import Notice, NoticeKind, Outbox, operation_notices, weekly_summary
-from core.report import Week, WeekSummary, iso_week, summarize_week
+from core.notices import (
+    ESTIMATED_SAVING,
+    Notice,
+    NoticeKind,
+    Outbox,
+    operation_notices,
+    weekly_summary,
+)
+from core.report import Week, WeekSummary, WeekTotals, iso_week, summarize_week, week_totals
 from core.scaling.converge import Item, converge
 from core.scaling.registry import strategy_for
 from core.store.base import Store
@@ -66,6 +77,7 @@ class NamespaceService:
     calendar: BusinessCalendar
     exclusions: Exclusions
     clock: Clock
+    rates: Rates = DEFAULT_RATES
     # Notices for the channel (delivered by the serving process): see core.notices.
     outbox: Outbox = field(init=False)
     # Reads for `status` only: the operations always read the cluster afresh.
@@ -77,6 +89,7 @@ class NamespaceService:
 
     # ---- use cases -------------------------------------------------------------------------
 
+    @records_pass
     def shutdown(
         self, namespaces: Sequence[str] = (), dry_run: bool = False, at: datetime | None = None
     ) -> OperationResult:
@@ -89,6 +102,7 @@ class NamespaceService:
         self.announce(result)
         return result
 
+    @records_pass
     def startup(
         self, namespaces: Sequence[str] = (), dry_run: bool = False, at: datetime | None = None
     ) -> OperationResult:
@@ -101,6 +115,7 @@ class NamespaceService:
         self.announce(result)
         return result
 
+    @records_pass
     def reconcile(self, dry_run: bool = False, at: datetime | None = None) -> OperationResult:
         """Drive every managed namespace to the schedule's state at `at` (level-triggered)."""
         at = at or self.clock.now()
@@ -149,9 +164,30 @@ class NamespaceService:
         return self.store.history(namespace, limit)
 
     def week_summary(self, week: Week, at: datetime | None = None) -> WeekSummary:
-        """The week's hours asleep and activations (up to `at` when the week is not over)."""
+        """The week's sleep, savings and activation costs (up to `at` when the week is not
+        over), with the previous week's totals to compare; reads only the records of those two
+        weeks and their daily counters, never the cluster."""
         now = epoch(at or self.clock.now())
-        return summarize_week(self.store.history(), week, now)
+        before = self._summarize(week.previous(), now)
+        return self._summarize(week, now, previous=week_totals(before))
+
+    def _summarize(self, week: Week, now: int, previous: WeekTotals | None = None) -> WeekSummary:
+        until = max(week.start, min(week.end, now))
+        return summarize_week(
+            self.store.records_overlapping(week.start, week.end),
+            week,
+            now,
+            self.rates,
+            drift_corrected=self._daily_total(DRIFT_CORRECTED, week, until),
+            previous=previous,
+        )
+
+    def _daily_total(self, metric: str, week: Week, until: int) -> int:
+        return int(
+            sum(
+                self.store.get_metric(metric, day) for day, begin, _ in week.days() if begin < until
+            )
+        )
 
     def post_weekly_summary(self, at: datetime) -> WeekSummary:
         """The summary of the ISO week that ended before `at` (the Monday job), to the outbox."""
@@ -163,7 +199,27 @@ class NamespaceService:
     def announce(self, result: OperationResult, catch_up: bool = False) -> None:
         """Queue the operation's notices (none for a dry run or a pass that did nothing);
         `catch_up`: a reconcile pass away from the schedule's edges did it."""
-        self.notify(operation_notices(result, catch_up))
+        notices = operation_notices(result, catch_up)
+        for notice in notices:
+            if notice.kind is NoticeKind.SHUTDOWN:
+                notice.facts[ESTIMATED_SAVING] = self._estimated_saving(result)
+        self.notify(notices)
+
+    def _estimated_saving(self, result: OperationResult) -> dict[str, Any] | None:
+        """What the namespaces put to sleep save until the schedule wakes them (at their
+        shutdown snapshot; an activation in the night spends part of it)."""
+        slept = [
+            ns.hourly_cost
+            for ns in result.namespaces
+            if ns.action is Action.SLEEP and ns.hourly_cost is not None and ns.changed
+        ]
+        if not slept:
+            return None
+        at = datetime.fromtimestamp(result.at, self.calendar.zone)
+        wake, _ = self.calendar.next_transition(at)
+        hours = Decimal(epoch(wake) - result.at) / SECONDS_PER_HOUR
+        amount = sum((Decimal(str(cost)) for cost in slept), Decimal(0)) * hours
+        return {"amount": money(amount), "currency": self.rates.currency, "until": epoch(wake)}
 
     def notify(self, notices: Iterable[Notice]) -> None:
         """Queue notices; a store failure here is logged, never undoes or fails the operation
@@ -184,6 +240,7 @@ class NamespaceService:
         activation nests inside the night)."""
         return converge(self.cluster, view.sleeping_workloads(), Action.WAKE)
 
+    @records_workloads
     def follow_schedule(self, view: NamespaceView, at: datetime) -> OperationResult:
         """Put one namespace where the schedule wants it now (after its window ended)."""
         result = OperationResult(operation="reconcile", at=epoch(at))
@@ -213,13 +270,13 @@ class NamespaceService:
                 continue
             record = open_records.get(view.name)
             if record is not None:
-                ns_result.replicas = _replicas(record)
+                self._note_snapshot(ns_result, record)
             if record is None and not dry_run:
                 # Written before the first patch: a crash mid-run leaves one open interval that
                 # the next pass finds and completes, never a second record.
                 record = _shutdown_record(view, epoch(at))
                 ns_result.record_added = self.store.add_record(record)
-                ns_result.replicas = _replicas(record)
+                self._note_snapshot(ns_result, record)
                 if not ns_result.record_added:  # that key was a night already closed
                     record = None
             batch.append((ns_result, record, view.workloads))
@@ -228,6 +285,10 @@ class NamespaceService:
             for ns_result, record, _ in batch:
                 if record is not None:
                     self._settle_shutdown_record(record, ns_result, at)
+
+    def _note_snapshot(self, ns_result: NamespaceResult, record: ActivityRecord) -> None:
+        ns_result.replicas = _replicas(record)
+        ns_result.hourly_cost = float(footprint(record.workloads).hourly_cost(self.rates))
 
     def _wake(
         self, views: Iterable[NamespaceView], at: datetime, dry_run: bool, result: OperationResult

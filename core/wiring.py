@@ -7,6 +7,7 @@ from core.calendar import BusinessCalendar
 from core.clock import Clock
 from core.cluster.base import Cluster
 from core.config import ClusterSettings, Config
+from core.costs import Rates
 from core.inventory import Exclusions, own_namespace
 from core.service import NamespaceService
 from core.store.factory import open_store
@@ -36,6 +37,7 @@ def build_service(config: Config, clock: Clock, cluster: Cluster | None = None) 
         calendar=calendar,
         exclusions=Exclusions.build(config.exclude_namespaces, own_namespace()),
         clock=clock,
+        rates=Rates.from_config(config.costs),
     )
 
 

@@ -5,6 +5,11 @@
 `response_url`) is recorded as method `response:<id>`. Thread-safe; a context manager.
 `fail(...)` makes Web API calls fail (Slack down or refusing) until `heal()`; those calls are
 recorded apart, in `failed_calls()`.
+
+File uploads as `files_upload_v2` makes them: `files.getUploadURLExternal` answers an upload URL
+on this server (`/upload/<file id>`), the bytes POSTed there are recorded as pseudo-method
+`UPLOAD`, and `files.completeUploadExternal` shares them: each shared file is in `uploads`, with
+its bytes. `fail_uploads(...)` makes one step of that (or all) fail until `heal()`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -29,6 +35,23 @@ BOT_USER_ID = "U0BOT"
 BOT_ID = "B0BOT"
 
 Call = tuple[str, dict[str, Any]]
+UPLOAD = "upload"  # the POST of a file's bytes to its upload URL (not a Web API method)
+UPLOAD_STEPS = ("files.getUploadURLExternal", UPLOAD, "files.completeUploadExternal")
+
+
+@dataclass
+class Upload:
+    """A file whose bytes were uploaded; `channel` etc. are set once it is shared."""
+
+    file_id: str
+    filename: str
+    length: int
+    data: bytes = b""
+    title: str = ""
+    channel: str = ""
+    thread_ts: str = ""
+    initial_comment: str = ""
+    shared: bool = False
 
 
 class FakeSlack:
@@ -39,12 +62,17 @@ class FakeSlack:
         self._failed: list[Call] = []
         self._lock = threading.Condition()
         self._ts = itertools.count(1)
+        self._files: dict[str, Upload] = {}
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode("utf-8")
+                body = self.rfile.read(length)
+                if self.path.startswith("/upload/"):
+                    self._upload(self.path[len("/upload/") :], body)
+                    return
+                raw = body.decode("utf-8")
                 params = _parse(raw, self.headers.get("Content-Type", ""))
                 if self.path.startswith("/api/"):
                     method = self.path[len("/api/") :].split("?")[0]
@@ -61,6 +89,25 @@ class FakeSlack:
                     return
                 fake._record(method, params, answer)
                 self._send_json(200, answer)
+
+            def _upload(self, file_id: str, data: bytes) -> None:
+                params = {"file_id": file_id, "length": len(data)}
+                failure = fake._failing(UPLOAD, params)
+                if failure is not None:
+                    self._send_text(failure[1], failure[0])
+                elif not fake._received(file_id, data):
+                    self._send_text(404, "no such upload")
+                else:
+                    fake._record(UPLOAD, params, {"ok": True})
+                    self._send_text(200, f"OK - {len(data)}")
+
+            def _send_text(self, status: int, text: str) -> None:
+                data = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def _send_json(self, status: int, answer: dict[str, Any]) -> None:
                 data = json.dumps(answer).encode()
@@ -121,6 +168,14 @@ class FakeSlack:
         with self._lock:
             self._failure = (error, status, frozenset(methods) if methods else None)
 
+    def fail_uploads(
+        self, step: str | None = None, error: str = "internal_error", status: int = 500
+    ) -> None:
+        """Make one step of a file upload (one of `UPLOAD_STEPS`), or all, fail until `heal()`."""
+        if step is not None and step not in UPLOAD_STEPS:
+            raise ValueError(f"{step!r} is not one of {UPLOAD_STEPS}")
+        self.fail(error, status, {step} if step else set(UPLOAD_STEPS))
+
     def heal(self) -> None:
         with self._lock:
             self._failure = None
@@ -148,6 +203,12 @@ class FakeSlack:
     def calls(self, method: str | None = None) -> list[Call]:
         with self._lock:
             return [c for c in self._calls if method is None or c[0] == method]
+
+    @property
+    def uploads(self) -> list[Upload]:
+        """The files shared by `files.completeUploadExternal`, in order, with their bytes."""
+        with self._lock:
+            return [f for f in self._files.values() if f.shared]
 
     def answer_to(self, params: dict[str, Any]) -> dict[str, Any]:
         """What the fake answered to the recorded call with these params (e.g. a message's ts)."""
@@ -199,6 +260,10 @@ class FakeSlack:
             return {"ok": True, "channel": channel, "ts": params.get("ts"), "text": ""}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{1_700_000_000 + next(self._ts)}.000200"}
+        if method == "files.getUploadURLExternal":
+            return self._upload_url(params)
+        if method == "files.completeUploadExternal":
+            return self._share(params)
         if method in ("views.open", "views.publish", "views.update"):
             view = params.get("view")
             view = json.loads(view) if isinstance(view, str) else dict(view or {})
@@ -207,6 +272,45 @@ class FakeSlack:
                 "view": {"id": f"V{next(self._ts):08d}", "team_id": TEAM_ID, **view},
             }
         return {"ok": True}
+
+    # ---- file uploads ---------------------------------------------------------------------------
+
+    def _upload_url(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("filename") or not str(params.get("length", "")).isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._ts):08d}"
+        with self._lock:
+            self._files[file_id] = Upload(file_id, str(params["filename"]), int(params["length"]))
+        return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    def _received(self, file_id: str, data: bytes) -> bool:
+        with self._lock:
+            upload = self._files.get(file_id)
+            if upload is None:
+                return False
+            upload.data = data
+            return True
+
+    def _share(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Share the files named in `files` (JSON: id, title): each must have its bytes, all of
+        its announced length."""
+        listed = params.get("files")
+        listed = json.loads(listed) if isinstance(listed, str) else listed
+        with self._lock:
+            uploads = [self._files.get(str(item.get("id"))) for item in listed or []]
+            ready = [u for u in uploads if u and not u.shared and len(u.data) == u.length]
+            if len(ready) != len(uploads):
+                return {"ok": False, "error": "file_upload_not_complete"}
+            for upload, item in zip(ready, listed or [], strict=True):
+                upload.title = str(item.get("title") or upload.filename)
+                upload.channel = str(params.get("channel_id") or "")
+                upload.thread_ts = str(params.get("thread_ts") or "")
+                upload.initial_comment = str(params.get("initial_comment") or "")
+                upload.shared = True
+        shared = [{"id": u.file_id, "name": u.filename, "title": u.title} for u in ready]
+        if not shared:
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True, "files": shared}
 
 
 def _parse(raw: str, content_type: str) -> dict[str, Any]:

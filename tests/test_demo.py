@@ -49,4 +49,13 @@ def test_the_week_as_the_channels_see_it() -> None:
     summary = text[text.index("the weekly summary") :]
     assert "[#dev-clusters] (message" in summary and "*Week 2026-W49*" in summary
     assert "• *CC-PAYMENTS*: 2 activations, 3.0 h awake" in summary
-    assert re.search(r"`payments-api`: 61\.0 h", summary)  # 63 h asleep minus its 2 h window
+    # 63 h asleep minus its 2 h window; api 3 x (500m, 512Mi) + worker 2 x (250m, 384Mi) +
+    # postgres 1 x (500m, 1Gi) = 2.5 cores x 0.04048 + 3.25 GiB x 0.004445 = 0.11564625 an hour.
+    assert re.search(r"`payments-api`: 61\.0 h, 7\.05 USD", summary)  # 61 x = 7.05442125
+    assert re.search(r"Saved \*[\d,]+\.\d\d USD\* of [\d,]+\.\d\d USD always-on", summary)
+    assert "(no requests: Deployment/push-notifier)" in summary  # flagged, not priced
+    assert re.search(
+        r"\(chart uploaded in the thread of message [\d.]+: namespace-ctl-2026-W49\.png, "
+        r"[\d,]+ bytes\)",
+        summary,
+    )

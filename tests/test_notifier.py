@@ -20,6 +20,7 @@ from bot.slack.notice_blocks import EXTEND_ACTION
 from bot.slack.notifier import SlackNotifier
 from core.clock import FrozenClock, epoch
 from core.config import Config
+from core.costs import DEFAULT_RATES, footprint, money
 from core.models import NoticeKind, OutcomeStatus, WorkloadKind, WorkloadRef
 from core.notices import Outbox
 from core.store.sqlite import SqliteStore
@@ -113,7 +114,12 @@ def test_a_shutdown_is_one_summary_with_its_counts(env: Env) -> None:
     [notice_id] = [n for n in _ids(env) if n.startswith("shutdown:")]
     stored = env.h.outbox.get(notice_id)
     assert stored is not None and stored.sent_ref.startswith(f"{NOTIFY}:")
-    assert stored.facts["estimated_saving"] is None  # the costs issue fills it
+    hourly = sum(
+        footprint(r.workloads).hourly_cost(DEFAULT_RATES) for r in env.h.store.history()
+    )  # every namespace slept at its snapshot until 07:00: 11 hours
+    saving = {"amount": money(hourly * 11), "currency": "USD", "until": epoch(MORNING)}
+    assert stored.facts["estimated_saving"] == saving
+    assert f"Estimated saving until 2026-12-02 07:00 CET: {saving['amount']:,.2f} USD" in text
 
 
 def _ids(env: Env) -> list[str]:

@@ -175,7 +175,7 @@ def test_banner_names_the_mode_store_cluster_and_port(example_workdir: Path) -> 
     assert "namespace-ctl serve: console (no Slack tokens" in proc.stdout
     assert "store:   sqlite .nsctl/namespace-ctl.db" in proc.stdout
     assert "cluster: simulated examples/cluster.yaml" in proc.stdout
-    assert re.search(r"http:\s+127\.0\.0\.1:\d+ \(/healthz, /readyz\)", proc.stdout)
+    assert re.search(r"http:\s+127\.0\.0\.1:\d+ \(/healthz, /readyz, /metrics\)", proc.stdout)
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,7 @@ from bot.slack.blocks import (
     REASON_FIELD,
 )
 from core.clock import epoch
+from core.costs import DEFAULT_RATES, footprint, money
 from core.models import OperationType, RequestStatus
 from tests.fake_slack import TEAM_ID
 from tests.harness import madrid
@@ -259,6 +260,13 @@ def test_report_shows_this_weeks_hours_asleep_and_activations(bot: Bot) -> None:
     assert "Week 2026-W49" in reply and "2026-11-30 00:00" in reply
     assert "`team-a`: 3.0 h" in reply and "`pay-api`: 2.0 h" in reply
     assert "*CC-PAY*: 1 activation, 1.0 h awake" in reply
+    hourly = {
+        r.namespace_name: footprint(r.workloads).hourly_cost(DEFAULT_RATES)
+        for r in bot.h.store.open_records(OperationType.AUTO_SHUTDOWN)
+    }
+    assert f"`team-a`: 3.0 h, {money(hourly['team-a'] * 3):.2f} USD" in reply
+    assert f"1.0 h awake, {money(hourly['pay-api']):.2f} USD" in reply  # its night's snapshot
+    assert "always-on" in reply and f"<@{ANA}> (1," in reply
     earlier = text_of(bot.command("report 2026-W48"))
     assert "Week 2026-W48" in earlier and "none yet" in earlier
 

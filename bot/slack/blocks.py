@@ -267,29 +267,85 @@ def hours(value: float) -> str:
     return f"{value:.1f} h"
 
 
+def amount(value: float, currency: str) -> str:
+    return f"{value:,.2f} {currency}"
+
+
 def report_blocks(summary: WeekSummary, config: Config, top: int = 25) -> list[Block]:
-    """The week so far: hours asleep per namespace, activations per cost center (the costs
-    issue adds money)."""
+    """The week: what sleeping saved per namespace, what activations cost per cost center, who
+    asked most, failures and drift, and the change from the week before."""
+    money = summary.currency
     title = (
         f"*Week {summary.week}* ({local(summary.start, config)} to {local(summary.until, config)})"
     )
-    asleep = sorted(summary.namespaces, key=lambda n: (-n.asleep_hours, n.namespace))
-    lines = [f"• `{n.namespace}`: {hours(n.asleep_hours)}" for n in asleep[:top]]
+    headline = (
+        f"Saved *{amount(summary.total_saved, money)}* of "
+        f"{amount(summary.always_on_cost, money)} always-on ({summary.saved_percent}%); "
+        f"after-hours activations cost *{amount(summary.total_activation_cost, money)}*"
+    )
+    asleep = sorted(summary.namespaces, key=lambda n: (-n.saved, -n.asleep_hours, n.namespace))
+    lines = [
+        f"• `{n.namespace}`: {hours(n.asleep_hours)}, {amount(n.saved, money)}"
+        + (f" (no requests: {escape(', '.join(n.without_requests))})" if n.without_requests else "")
+        for n in asleep[:top]
+    ]
     if len(asleep) > top:
         lines.append(f"…and {len(asleep) - top} more")
     uses = [
         f"• *{escape(c.cost_center)}*: {c.activations} activation"
-        f"{'' if c.activations == 1 else 's'}, {hours(c.hours)} awake"
+        f"{'' if c.activations == 1 else 's'}, {hours(c.hours)} awake, {amount(c.cost, money)}"
         for c in summary.cost_centers
     ]
-    return [
-        section(f":bar_chart: {title}"),
+    blocks = [
+        section(f":bar_chart: {title}\n{headline}"),
         section(
             f"*Hours asleep* (total {hours(summary.total_asleep_hours)})\n"
             + ("\n".join(lines) or "none yet")
         ),
         section("*After-hours activations by cost center*\n" + ("\n".join(uses) or "none")),
     ]
+    if summary.top_requesters:
+        blocks.append(
+            section(
+                "*Top requesters*: "
+                + ", ".join(
+                    f"{mention(r.user_id)} ({r.activations}, {amount(r.cost, money)})"
+                    for r in summary.top_requesters
+                )
+            )
+        )
+    blocks.append(context(_health_line(summary) + _change_line(summary)))
+    return blocks
+
+
+def _health_line(summary: WeekSummary) -> str:
+    failed = ", ".join(sorted({f"`{f.namespace}`" for f in summary.failures}))
+    failures = (
+        f"{len(summary.failures)} failed operation{'' if len(summary.failures) == 1 else 's'}"
+    )
+    return (
+        f"{failures}{f' ({failed})' if failed else ''}; "
+        f"{summary.drift_corrected} workload{'' if summary.drift_corrected == 1 else 's'} "
+        "put back to sleep after a manual scale-up"
+    )
+
+
+def _change_line(summary: WeekSummary) -> str:
+    before = summary.previous
+    if before is None:
+        return ""
+    if not (before.asleep_hours or before.total_activation_cost):
+        return f" · nothing recorded in {before.week} to compare with"
+    return (
+        f" · vs {before.week}: saved {_change(summary.total_saved, before.total_saved)}, "
+        f"activations {_change(summary.total_activation_cost, before.total_activation_cost)}"
+        f" {summary.currency}"
+    )
+
+
+def _change(now: float, before: float) -> str:
+    text = f"{now - before:+,.2f}"
+    return f"{text} ({100 * (now - before) / before:+.0f}%)" if before else text
 
 
 # ---- modals -------------------------------------------------------------------------------------

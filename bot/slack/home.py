@@ -76,7 +76,9 @@ def home_view(deps: BotDeps, at: datetime, week: WeekSummary) -> dict[str, Any]:
         ui.section("*Upcoming bookings*\n" + _lines(booked)),
         {"type": "divider"},
         ui.section(
-            f"*This week ({week.week}) so far*: {ui.hours(week.total_asleep_hours)} asleep\n"
+            f"*This week ({week.week}) so far*: {ui.hours(week.total_asleep_hours)} asleep, "
+            f"{ui.amount(week.total_saved, week.currency)} saved, "
+            f"{ui.amount(week.total_activation_cost, week.currency)} spent on activations\n"
             + _lines(slept)
         ),
         ui.context("`/namespace help` lists the commands; `/namespace report` has the week."),

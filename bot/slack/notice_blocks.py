@@ -85,8 +85,13 @@ def _summary(facts: dict[str, Any], config: Config, icon: str, title: str, verb:
     if skipped:
         blocks.append(context("Skipped: " + ", ".join(skipped)))
     saving = facts.get(ESTIMATED_SAVING)
-    if saving is not None:
-        blocks.append(context(f"Estimated saving: {escape(str(saving))}"))
+    if saving:
+        blocks.append(
+            context(
+                f"Estimated saving until {local(saving['until'], config)}: "
+                f"{saving['amount']:,.2f} {escape(saving['currency'])}"
+            )
+        )
     text = f"{title}: {_plural(count, 'namespace')} {verb}, {_plural(workloads, 'workload')}"
     if facts["failed_count"]:
         text += f", {facts['failed_count']} failed"

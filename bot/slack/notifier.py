@@ -10,6 +10,13 @@ later with backoff (the outbox's), never dropped. An error Slack returns for one
 stop the others; an unreachable Slack ends the drain (the rest wait for the next one). One drain
 runs at a time; `kick()` asks the background thread (`start()`) for one now, e.g. right after a
 notice is posted.
+
+The weekly summary also gets its chart (`chart.render_week_chart`), uploaded with
+`files_upload_v2` in the thread of its message once that message is posted and the notice marked
+delivered, so a failed upload can never post the message twice. An upload that fails is queued
+as a notice of its own (`weekly-chart:<week>`, the thread in its facts) and retried by later
+drains with the outbox's backoff; an upload Slack refuses for good (no `files:write` scope, a bad
+token) is logged and dropped: the message stands without its chart.
 """
 
 from __future__ import annotations
@@ -17,27 +24,52 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import urllib.error
 from datetime import datetime
 from enum import Enum
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.slack import notice_blocks
+from bot.slack.chart import chart_alt_text, render_week_chart
 from core.clock import Clock, epoch
 from core.config import Config
 from core.models import Notice, NoticeKind
 from core.notices import Outbox, request_notice_id
+from core.report import WeekSummary
 
 log = logging.getLogger("namespace_ctl.slack.notifier")
 BATCH = 50
 MAX_BATCHES = 20  # per drain: a huge backlog is sent over several drains
 # A Slack user id (a direct message can go there); the CLI's --user may be any name.
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+CHART_THREAD = "chart_thread"  # facts key of a chart upload to retry: `<channel>:<ts>`
+# Upload errors that retrying cannot cure: the message is left without its chart.
+CHART_REFUSALS = frozenset(
+    {
+        "missing_scope",
+        "not_allowed_token_type",
+        "no_permission",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+    }
+)
 
 
 class NotYet(Exception):
     """The notice depends on another one not delivered yet (e.g. the request's message)."""
+
+
+class ChartNotUploaded(Exception):
+    """The chart upload failed in a way a later attempt may cure (Slack's error, an HTTP error
+    from the upload URL)."""
+
+
+class ChartRefused(Exception):
+    """Slack refuses the upload for good (see `CHART_REFUSALS`)."""
 
 
 class _Result(Enum):
@@ -109,6 +141,9 @@ class SlackNotifier:
                 return _Result.WAITING
             self.outbox.failed(current.notice_id, str(exc), ts)
             return _Result.FAILED
+        except ChartNotUploaded as exc:
+            self.outbox.failed(current.notice_id, str(exc), ts)
+            return _Result.FAILED
         except OSError as exc:  # refused, unreachable, timed out (URLError is an OSError)
             self.outbox.failed(current.notice_id, f"Slack unreachable: {exc}", ts)
             return _Result.UNREACHABLE
@@ -116,11 +151,15 @@ class SlackNotifier:
             log.exception("notice %s could not be rendered or sent", current.notice_id)
             self.outbox.failed(current.notice_id, f"{type(exc).__name__}: {exc}", ts)
             return _Result.FAILED
-        self.outbox.delivered(current.notice_id, ts, ref)
+        marked = self.outbox.delivered(current.notice_id, ts, ref)
+        if marked and current.kind is NoticeKind.WEEKLY_SUMMARY and not _is_chart(current):
+            self._chart_for(current, ref, ts)
         return _Result.DELIVERED
 
     def _send(self, notice: Notice) -> str:
         """Send one notice; return where it went (`<channel>:<ts>`)."""
+        if _is_chart(notice):
+            return self._retry_chart(notice)
         slack = self.config.slack
         text, blocks = notice_blocks.notice_message(notice, self.config)
         if notice.kind is NoticeKind.REQUEST_OPENED:
@@ -160,6 +199,60 @@ class SlackNotifier:
         response = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
         return f"{response.get('channel') or channel}:{response.get('ts') or ''}"
 
+    # ---- the weekly chart -------------------------------------------------------------------
+
+    def _chart_for(self, notice: Notice, thread: str, ts: int) -> None:
+        """Upload the chart of a weekly summary just posted (at `thread`); never raises: a
+        failure is queued for retry as a notice of its own, a refusal is logged."""
+        summary = WeekSummary.model_validate(notice.facts["summary"])
+        try:
+            self._upload_chart(summary, thread)
+        except ChartRefused as exc:
+            log.warning("weekly chart %s not uploaded: %s", summary.week, exc)
+        except Exception as exc:  # Slack down or erring: the message stands, the chart waits
+            retry = Notice(
+                notice_id=f"weekly-chart:{summary.week}",
+                kind=NoticeKind.WEEKLY_SUMMARY,
+                at=ts,
+                facts={"summary": notice.facts["summary"], CHART_THREAD: thread},
+            )
+            self.outbox.post(retry)
+            self.outbox.failed(retry.notice_id, f"chart: {exc}", ts)
+
+    def _retry_chart(self, notice: Notice) -> str:
+        summary = WeekSummary.model_validate(notice.facts["summary"])
+        thread = str(notice.facts[CHART_THREAD])
+        try:
+            self._upload_chart(summary, thread)
+        except ChartRefused as exc:
+            log.warning("weekly chart %s given up: %s", summary.week, exc)
+            return f"not uploaded: {exc}"
+        return thread
+
+    def _upload_chart(self, summary: WeekSummary, thread: str) -> None:
+        """files_upload_v2 (getUploadURLExternal, the bytes, completeUploadExternal) into the
+        thread of the summary's message. An unreachable Slack raises OSError."""
+        channel, message_ts = thread.split(":", 1)
+        try:
+            self.client.files_upload_v2(
+                channel=channel,
+                thread_ts=message_ts,
+                file=render_week_chart(summary),
+                filename=f"namespace-ctl-{summary.week}.png",
+                title=f"Saved vs spent per day, {summary.week}",
+                alt_txt=chart_alt_text(summary),
+            )
+        except SlackApiError as exc:
+            error = str(exc.response.get("error"))
+            if error in CHART_REFUSALS:
+                needed = (
+                    " (the app needs the files:write scope)" if error == "missing_scope" else ""
+                )
+                raise ChartRefused(f"Slack: {error}{needed}") from exc
+            raise ChartNotUploaded(f"Slack: {error}") from exc
+        except (urllib.error.HTTPError, SlackRequestError) as exc:  # Slack answered: not "down"
+            raise ChartNotUploaded(f"upload: {exc}") from exc
+
     # ---- the background thread --------------------------------------------------------------
 
     def kick(self) -> None:
@@ -191,3 +284,8 @@ class SlackNotifier:
                 self.drain()
             except Exception:  # e.g. the store is unreachable: the next kick or job tries again
                 log.exception("draining the notices failed")
+
+
+def _is_chart(notice: Notice) -> bool:
+    """A chart upload waiting for a retry (its message was delivered already)."""
+    return notice.kind is NoticeKind.WEEKLY_SUMMARY and CHART_THREAD in notice.facts
