@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot import cli_activation, cli_report
+from bot import cli_activation, cli_estimate, cli_report
 from bot.render import local
 from core.activation import ActivationService, Housekeeping
 from core.clock import Clock, parse_instant
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true", help="records with the seed's names")
     cli_activation.add_commands(commands)
     cli_report.add_commands(commands)
+    cli_estimate.add_commands(commands)
 
     serve = commands.add_parser(
         "serve",
@@ -227,6 +228,7 @@ COMMANDS: dict[str, Callable[[ActivationService, argparse.Namespace, Config], in
     "console": cmd_console,
     **cli_activation.COMMANDS,
     **cli_report.COMMANDS,
+    **cli_estimate.COMMANDS,
 }
 
 
