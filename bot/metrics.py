@@ -146,9 +146,8 @@ class ServeMetrics:
             return
         service = self.ctl.namespaces
         summary = service.week_summary(iso_week(at, service.calendar.zone), at)
-        currency = getattr(summary, "currency", self.ctl.config.costs.currency)
         self.savings.clear()
-        self.savings.labels(currency).set(float(getattr(summary, "total_saved", 0.0)))
+        self.savings.labels(summary.currency).set(summary.total_saved)
         self._savings_refreshed = now
 
     def state(self) -> NamespaceState | None:

@@ -1,9 +1,9 @@
 """The weekly summary as data: hours asleep per namespace and after-hours activations per cost
 center over one ISO week in the configured zone, from the activity records alone (no cluster).
 
-Pure functions; the costs issue extends `WeekSummary` with money. Intervals follow DESIGN.md: an
-`auto_shutdown` record spans the night (open ones count up to `now`), `manual_activation` windows
-nest inside it and are subtracted from the namespace's sleep.
+Pure functions, money priced by `core.costs`. Intervals follow DESIGN.md: an `auto_shutdown`
+record spans the night (open ones count up to `now`), `manual_activation` windows nest inside it,
+are subtracted from the namespace's sleep and charged to their cost center.
 """
 
 from __future__ import annotations
