@@ -69,7 +69,7 @@ class PassReport:
 
 
 def no_summary(at: datetime) -> None:
-    """The weekly summary until the costs issue wires one."""
+    """No weekly summary wired (a Jobs built without the bot, as in tests)."""
 
 
 def no_drain(at: datetime) -> int:

@@ -57,7 +57,8 @@ FAILURE_REPEAT_SECONDS = 3600
 ENDING_NOTICE_SECONDS = 600  # "ending in 10 minutes"
 MAX_LISTED = 50  # failures and namespaces listed in one notice's facts (counts stay exact)
 MAX_ERROR = 500
-# Facts key reserved for the costs issue: the estimated saving of a shutdown (None until then).
+# Facts key of a shutdown notice: {amount, currency, until} saved until the next wake-up, or None
+# when no snapshot is known (`NamespaceService.announce` fills it).
 ESTIMATED_SAVING = "estimated_saving"
 
 PostCallback = Callable[[Notice], None]

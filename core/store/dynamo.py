@@ -23,7 +23,8 @@ Tables (created when missing, on-demand billing), all named `{table_prefix}` + t
 - `cost_center_permissions`: HASH `cost_center` (S), the seed's attributes: `is_authorized`
   (BOOL), `max_concurrent_namespaces` (N, absent when the global cap applies),
   `authorized_namespaces` (L of S), `created_at` and `updated_at` (N).
-- `system_metrics` (HASH `metric_name`, RANGE `period`): created now, used by later features.
+- `system_metrics` (HASH `metric_name`, RANGE `period` = local date): the daily counters of
+  `core.metrics`, added to with an atomic ADD.
 - `activation_slots`: HASH `namespace` (S). Two kinds of item:
   * a slot per namespace awake (or being woken) by activation: `namespace`, `cost_center`,
     `user_id`, `request_id`, `claimed_at`, `ends_at`, `state`, `record_start` (absent until set);
