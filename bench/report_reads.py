@@ -251,26 +251,36 @@ def moto_server() -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"moto server did not start on {url}") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            _wait_for_port(port, server, log)
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def _wait_for_port(port: int, server: subprocess.Popen[bytes], log: Any) -> None:
+    """Until the server accepts connections; its last stderr lines if it dies or takes 30 s."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                log.seek(0)
+                said = log.read().decode(errors="replace").strip().splitlines()[-3:]
+                raise RuntimeError(
+                    f"moto server did not start on 127.0.0.1:{port}: {' / '.join(said)}"
+                ) from None
+            time.sleep(0.1)
 
 
 # ---- measuring ----------------------------------------------------------------------------------
