@@ -205,6 +205,7 @@ def cmd_serve(ctl: ActivationService, args: argparse.Namespace, config: Config) 
         use_console=not args.no_console,
     )
     server.install_signal_handlers()
+    server.tune_gc()
     try:
         return server.run()
     except serve.UsageError as exc:

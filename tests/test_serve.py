@@ -3,6 +3,7 @@ of `make run`, readiness, bad settings, SIGTERM."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -25,7 +26,7 @@ import yaml
 from flask import Flask
 
 from bot.jobs import Jobs
-from bot.serve import Mode, UsageError, add_readiness, slack_mode
+from bot.serve import FULL_COLLECTION_THRESHOLD, Mode, Serve, UsageError, add_readiness, slack_mode
 from core.clock import epoch, parse_instant
 from core.config import load_config
 from core.models import OperationType
@@ -103,6 +104,16 @@ def signed_command(url: str, text: str, response_url: str, timestamp: int) -> in
         }
     )
     return post_signed(url + "/slack/events", body, SECRET, timestamp=timestamp)[0]
+
+
+def test_serve_makes_full_collections_rarer_and_keeps_the_young_thresholds() -> None:
+    before = gc.get_threshold()
+    try:
+        Serve.tune_gc()
+        assert gc.get_threshold() == (before[0], before[1], FULL_COLLECTION_THRESHOLD)
+        assert before[2] < FULL_COLLECTION_THRESHOLD
+    finally:
+        gc.set_threshold(*before)
 
 
 def test_http_mode_serves_slack_health_and_readiness_and_stops_on_sigterm(
