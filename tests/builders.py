@@ -1,11 +1,17 @@
-"""Builders of Kubernetes objects for tests (plain JSON dicts, as the API server sends them)."""
+"""Builders of Kubernetes objects for tests (plain JSON dicts, as the API server sends them),
+and of activity records."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from core.clock import epoch
+from core.models import ActivityRecord, OperationType, RecordStatus, WorkloadSnapshot
 
 Obj = dict[str, Any]
 
@@ -123,3 +129,38 @@ def spec_state(obj: Obj) -> Any:
 def our_annotations(obj: Obj) -> dict[str, str]:
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     return {k: v for k, v in annotations.items() if k.startswith("namespace-ctl.io/")}
+
+
+# ---- activity records -------------------------------------------------------------------------
+
+
+def shutdown_record(
+    ns: str,
+    start: datetime,
+    end: datetime | None = None,
+    workloads: Sequence[WorkloadSnapshot] = (),
+) -> ActivityRecord:
+    """A night: `auto_shutdown` from `start` to `end` (open without it), with its snapshot."""
+    return ActivityRecord(
+        namespace_name=ns,
+        timestamp_start=epoch(start),
+        timestamp_end=epoch(end) if end else None,
+        operation_type=OperationType.AUTO_SHUTDOWN,
+        status=RecordStatus.COMPLETED if end else RecordStatus.ACTIVE,
+        workloads=list(workloads),
+    )
+
+
+def activation_record(
+    ns: str, cc: str, start: datetime, end: datetime | None = None, user: str = "ana"
+) -> ActivityRecord:
+    """An activation window charged to `cc` (open without `end`)."""
+    return ActivityRecord(
+        namespace_name=ns,
+        timestamp_start=epoch(start),
+        timestamp_end=epoch(end) if end else None,
+        operation_type=OperationType.MANUAL_ACTIVATION,
+        status=RecordStatus.COMPLETED if end else RecordStatus.ACTIVE,
+        cost_center=cc,
+        user_id=user,
+    )

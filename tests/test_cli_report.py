@@ -30,13 +30,19 @@ def a_night(example_workdir: Path, capsys: pytest.CaptureFixture[str]) -> list[A
     ]
 
 
+def week_49(capsys: pytest.CaptureFixture[str], output: str) -> str:
+    """`report weekly --week 2026-W49` in `output` form, after the week (it must succeed)."""
+    code, out, _ = run(
+        capsys, "--now", "2026-12-09T09:00", "report", "weekly", "--week", "2026-W49", output
+    )
+    assert code == 0
+    return out
+
+
 def test_json_has_designs_fields_and_each_nights_saving(
     a_night: list[ActivityRecord], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(
-        capsys, "--now", "2026-12-09T09:00", "report", "weekly", "--week", "2026-W49", "--json"
-    )
-    assert code == 0
+    out = week_49(capsys, "--json")
     report = json.loads(out)
     assert {"week", "currency", "total_saved", "total_activation_cost"} <= report.keys()
     assert (report["week"], report["currency"]) == ("2026-W49", "USD")
@@ -57,10 +63,7 @@ def test_json_has_designs_fields_and_each_nights_saving(
 def test_csv_rows_add_up_to_the_totals(
     a_night: list[ActivityRecord], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(
-        capsys, "--now", "2026-12-09T09:00", "report", "weekly", "--week", "2026-W49", "--csv"
-    )
-    assert code == 0
+    out = week_49(capsys, "--csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert list(rows[0]) == [
         "week",

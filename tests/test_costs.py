@@ -7,7 +7,7 @@ snapshot (2 replicas x 500m CPU, 1 GiB) costs 1.0 x 0.04048 + 2.0 x 0.004445 = 0
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,13 +22,19 @@ from core.models import (
     ActivityRecord,
     DesiredState,
     OperationType,
-    RecordStatus,
     WorkloadKind,
     WorkloadSnapshot,
 )
 from core.report import parse_week, summarize_week
 from core.store.base import Store
-from tests.builders import cronjob, daemonset, deployment, team_namespace
+from tests.builders import (
+    activation_record,
+    cronjob,
+    daemonset,
+    deployment,
+    shutdown_record,
+    team_namespace,
+)
 from tests.fake_kube import FakeKube
 from tests.harness import MADRID, Harness, madrid, make_harness
 from tests.test_kube_service import _kube
@@ -44,29 +50,6 @@ SHOP = [
 ]
 
 
-def night(ns: str, start: datetime, end: datetime | None) -> ActivityRecord:
-    return ActivityRecord(
-        namespace_name=ns,
-        timestamp_start=epoch(start),
-        timestamp_end=epoch(end) if end else None,
-        operation_type=OperationType.AUTO_SHUTDOWN,
-        status=RecordStatus.COMPLETED if end else RecordStatus.ACTIVE,
-        workloads=SHOP,
-    )
-
-
-def window(ns: str, cc: str, user: str, start: datetime, end: datetime) -> ActivityRecord:
-    return ActivityRecord(
-        namespace_name=ns,
-        timestamp_start=epoch(start),
-        timestamp_end=epoch(end),
-        operation_type=OperationType.MANUAL_ACTIVATION,
-        status=RecordStatus.COMPLETED,
-        cost_center=cc,
-        user_id=user,
-    )
-
-
 def test_the_footprint_and_its_hourly_cost() -> None:
     fp = footprint(SHOP)
     assert (fp.cpu_cores, fp.memory_gib, fp.pods) == (Decimal(1), Decimal(2), 2)
@@ -79,8 +62,10 @@ def test_the_footprint_and_its_hourly_cost() -> None:
 def test_a_night_with_an_activation_inside() -> None:
     week = parse_week("2026-W49", MADRID)
     records = [
-        night("shop", madrid(2026, 12, 1, 20), madrid(2026, 12, 2, 7)),  # 11 h
-        window("shop", "CC-PAYMENTS", "alice", madrid(2026, 12, 1, 22), madrid(2026, 12, 2, 0, 30)),
+        shutdown_record("shop", madrid(2026, 12, 1, 20), madrid(2026, 12, 2, 7), SHOP),  # 11 h
+        activation_record(
+            "shop", "CC-PAYMENTS", madrid(2026, 12, 1, 22), madrid(2026, 12, 2, 0, 30), "alice"
+        ),
     ]
     summary = summarize_week(records, week, now=epoch(madrid(2026, 12, 9)))
 
@@ -127,7 +112,7 @@ def test_a_dst_weekend_counts_its_real_hours(
     always_on: float,
 ) -> None:
     week = parse_week(label, MADRID)
-    records = [night("shop", madrid(*friday, 20), madrid(*monday, 7))]
+    records = [shutdown_record("shop", madrid(*friday, 20), madrid(*monday, 7), SHOP)]
     summary = summarize_week(records, week, now=epoch(madrid(*monday, 12)))
 
     [shop] = summary.namespaces
@@ -240,11 +225,11 @@ def nights_with_windows(draw: st.DrawFn) -> tuple[list[ActivityRecord], int]:
     for gap, length, at, share in draw(st.lists(shapes, min_size=1, max_size=8)):
         start = cursor + gap
         end = start + length
-        records.append(night_of(start, end))
+        records.append(shutdown_record("shop", _utc(start), _utc(end), SHOP))
         if draw(st.booleans()):
             opens = start + int(at * (length - 60))
             closes = opens + 60 + int(share * (end - opens - 60))
-            records.append(window_of(opens, closes))
+            records.append(activation_record("shop", "CC-A", _utc(opens), _utc(closes)))
             awake += max(0, min(closes, week.end) - max(opens, week.start))
         cursor = end
     return records, awake
@@ -275,24 +260,5 @@ def test_every_second_of_a_night_is_either_saved_or_charged(
     assert summary.total_saved <= summary.always_on_cost
 
 
-def night_of(start: int, end: int) -> ActivityRecord:
-    return ActivityRecord(
-        namespace_name="shop",
-        timestamp_start=start,
-        timestamp_end=end,
-        operation_type=OperationType.AUTO_SHUTDOWN,
-        status=RecordStatus.COMPLETED,
-        workloads=SHOP,
-    )
-
-
-def window_of(start: int, end: int) -> ActivityRecord:
-    return ActivityRecord(
-        namespace_name="shop",
-        timestamp_start=start,
-        timestamp_end=end,
-        operation_type=OperationType.MANUAL_ACTIVATION,
-        status=RecordStatus.COMPLETED,
-        cost_center="CC-A",
-        user_id="ana",
-    )
+def _utc(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)

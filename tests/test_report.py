@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,33 +9,11 @@ from hypothesis import strategies as st
 from core.clock import epoch
 from core.models import ActivityRecord, OperationType, RecordStatus
 from core.report import iso_week, parse_week, summarize_week
+from tests.builders import activation_record as activation
+from tests.builders import shutdown_record as shutdown
 from tests.harness import MADRID, madrid
 
 HOUR = 3600
-
-
-def shutdown(ns: str, start: datetime, end: datetime | None = None) -> ActivityRecord:
-    return ActivityRecord(
-        namespace_name=ns,
-        timestamp_start=epoch(start),
-        timestamp_end=epoch(end) if end else None,
-        operation_type=OperationType.AUTO_SHUTDOWN,
-        status=RecordStatus.COMPLETED if end else RecordStatus.ACTIVE,
-    )
-
-
-def activation(
-    ns: str, cc: str, start: datetime, end: datetime | None = None, user: str = "ana"
-) -> ActivityRecord:
-    return ActivityRecord(
-        namespace_name=ns,
-        timestamp_start=epoch(start),
-        timestamp_end=epoch(end) if end else None,
-        operation_type=OperationType.MANUAL_ACTIVATION,
-        status=RecordStatus.COMPLETED if end else RecordStatus.ACTIVE,
-        cost_center=cc,
-        user_id=user,
-    )
 
 
 def test_the_iso_week_starts_on_monday_midnight_in_the_zone() -> None:
