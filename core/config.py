@@ -144,6 +144,15 @@ class Costs(_Section):
     cpu_core_hour: Annotated[float, Field(ge=0)] = 0.04048
     memory_gib_hour: Annotated[float, Field(ge=0)] = 0.004445
 
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError(
+                f"{value!r} is not a currency code: use ISO 4217 in capitals, e.g. USD or EUR"
+            )
+        return value
+
 
 class SlackSettings(_Section):
     notifications_channel: str = "#namespace-ctl"

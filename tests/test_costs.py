@@ -6,18 +6,22 @@ snapshot (2 replicas x 500m CPU, 1 GiB) costs 1.0 x 0.04048 + 2.0 x 0.004445 = 0
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.clock import epoch
-from core.config import Costs
+from core.config import Costs, load_config
 from core.costs import DEFAULT_RATES, Rates, footprint, money
+from core.errors import ConfigError
 from core.models import (
     ActivityRecord,
     DesiredState,
@@ -57,6 +61,23 @@ def test_the_footprint_and_its_hourly_cost() -> None:
     assert Rates.from_config(Costs(cpu_core_hour=0.1, memory_gib_hour=0.01)).cpu_core_hour == (
         Decimal("0.1")
     )
+
+
+@pytest.mark.parametrize(
+    ("costs", "key"),
+    [
+        ({"currency": ""}, "costs.currency"),
+        ({"currency": "dollars"}, "costs.currency"),
+        ({"cpu_core_hour": -0.01}, "costs.cpu_core_hour"),
+        ({"memory_gib_hour": "cheap"}, "costs.memory_gib_hour"),
+        ({"cpu_hour": 0.04}, "costs.cpu_hour"),
+    ],
+)
+def test_a_bad_costs_value_names_its_key(tmp_path: Path, costs: dict[str, Any], key: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"costs": costs}))
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        load_config(path)
 
 
 def test_a_night_with_an_activation_inside() -> None:
