@@ -32,6 +32,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.slack import notice_blocks
+from bot.slack.blocks import Block
 from bot.slack.chart import chart_alt_text, render_week_chart
 from core.clock import Clock, epoch
 from core.config import Config
@@ -171,7 +172,7 @@ class SlackNotifier:
             return ref or self._post(slack.approvals_channel, text, blocks)
         return self._post(slack.notifications_channel, text, blocks)
 
-    def _decided(self, notice: Notice, text: str, blocks: list[notice_blocks.Block]) -> str:
+    def _decided(self, notice: Notice, text: str, blocks: list[Block]) -> str:
         """The approvals message updated (buttons gone), then the requester told (unless they
         decided themselves, e.g. cancelled, or are no Slack user, e.g. a CLI name)."""
         ref = self._update_request_message(notice, text, blocks)
@@ -181,9 +182,7 @@ class SlackNotifier:
         dm_text, dm_blocks = notice_blocks.requester_message(notice, self.config)
         return self._post(request.requester, dm_text, dm_blocks)
 
-    def _update_request_message(
-        self, notice: Notice, text: str, blocks: list[notice_blocks.Block]
-    ) -> str | None:
+    def _update_request_message(self, notice: Notice, text: str, blocks: list[Block]) -> str | None:
         """chat.update the request's approvals message; None when it was never announced here."""
         request = notice_blocks.request_of(notice)
         opened = self.outbox.get(request_notice_id(request.request_id))
@@ -195,7 +194,7 @@ class SlackNotifier:
         self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
         return opened.sent_ref
 
-    def _post(self, channel: str, text: str, blocks: list[notice_blocks.Block]) -> str:
+    def _post(self, channel: str, text: str, blocks: list[Block]) -> str:
         response = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
         return f"{response.get('channel') or channel}:{response.get('ts') or ''}"
 
