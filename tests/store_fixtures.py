@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,7 +32,7 @@ from core.models import (
 )
 from core.store.base import Store
 from core.store.dynamo import DynamoStore
-from core.store.sqlite import SqliteStore
+from core.store.sqlite import _MIGRATIONS, SqliteStore
 
 AWS_REGION = "us-east-1"
 TABLE_PREFIX = "test_"
@@ -290,3 +291,14 @@ def sqlite_claimer(
     finally:
         if store is not None:
             store.close()
+
+
+def sqlite_file_at_version(path: Path, version: int) -> sqlite3.Connection:
+    """A SQLite file exactly as namespace-ctl at schema `version` created it (to test the
+    migrations); the caller inserts its old rows, commits and closes."""
+    conn = sqlite3.connect(path)
+    for statements in _MIGRATIONS[:version]:
+        for statement in statements:
+            conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {version}")
+    return conn

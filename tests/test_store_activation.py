@@ -35,6 +35,7 @@ from tests.store_fixtures import (
     make_request,
     make_slot,
     race,
+    sqlite_file_at_version,
 )
 
 CLAIMED = ClaimOutcome.CLAIMED
@@ -758,13 +759,8 @@ def test_random_slot_operations_match_the_model(
 
 
 def test_sqlite_migrates_a_version_1_file_in_place(tmp_path: Path) -> None:
-    from core.store import sqlite as module
-
     path = tmp_path / "old.db"
-    conn = sqlite3.connect(path)
-    for statement in module._MIGRATIONS[0]:  # what namespace-ctl 1 created
-        conn.execute(statement)
-    conn.execute("PRAGMA user_version = 1")
+    conn = sqlite_file_at_version(path, 1)
     conn.execute(
         "INSERT INTO namespace_activity_logs (namespace_name, timestamp_start, operation_type, "
         "status) VALUES ('payments', 1000, 'auto_shutdown', 'active')"

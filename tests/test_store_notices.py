@@ -14,7 +14,7 @@ from core.notices import MAX_RETRY_SECONDS, Outbox, retry_delay
 from core.store.base import Store
 from core.store.dynamo import UNSENT_INDEX, DynamoStore
 from core.store.sqlite import SCHEMA_VERSION, SqliteStore
-from tests.store_fixtures import race
+from tests.store_fixtures import race, sqlite_file_at_version
 
 
 def make_notice(notice_id: str = "shutdown:1000", at: int = 1_000, **fields: Any) -> Notice:
@@ -156,14 +156,8 @@ def test_outbox_calls_back_on_new_notices_only(
 
 
 def test_sqlite_migrates_a_version_2_file_and_indexes_due(tmp_path: Path) -> None:
-    from core.store import sqlite as module
-
     path = tmp_path / "v2.db"
-    conn = sqlite3.connect(path)
-    for statements in module._MIGRATIONS[:2]:  # what namespace-ctl 2 created
-        for statement in statements:
-            conn.execute(statement)
-    conn.execute("PRAGMA user_version = 2")
+    conn = sqlite_file_at_version(path, 2)
     conn.commit()
     conn.close()
 

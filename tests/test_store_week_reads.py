@@ -25,7 +25,14 @@ from core.store.dynamo import (
     activity_item,
 )
 from core.store.sqlite import SCHEMA_VERSION, SqliteStore
-from tests.store_fixtures import AWS_REGION, TABLE_PREFIX, StoreFactory, make_record, snapshot
+from tests.store_fixtures import (
+    AWS_REGION,
+    TABLE_PREFIX,
+    StoreFactory,
+    make_record,
+    snapshot,
+    sqlite_file_at_version,
+)
 
 DAY = 86_400
 BASE = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -271,11 +278,7 @@ def test_sqlite_migrates_a_version_3_file_and_fills_the_crossings(tmp_path: Path
     from core.store import sqlite as module
 
     path = tmp_path / "v3.db"
-    conn = sqlite3.connect(path)
-    for statements in module._MIGRATIONS[:3]:  # what namespace-ctl 3 created
-        for statement in statements:
-            conn.execute(statement)
-    conn.execute("PRAGMA user_version = 3")
+    conn = sqlite_file_at_version(path, 3)
     old = [
         make_record("weekend", BASE + 20 * 3_600, timestamp_end=BASE + 3 * DAY + 7 * 3_600),
         make_record("night", BASE + DAY + 20 * 3_600, timestamp_end=BASE + 2 * DAY + 7 * 3_600),
