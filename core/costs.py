@@ -17,6 +17,7 @@ from core.config import Costs
 from core.models import WorkloadKind, WorkloadSnapshot
 
 CENT = Decimal("0.01")
+TENTH = Decimal("0.1")
 SECONDS_PER_HOUR = Decimal(3600)
 
 
@@ -77,6 +78,19 @@ def cents(amount: Decimal) -> Decimal:
 def money(amount: Decimal) -> float:
     """An amount rounded to cents, as the number the JSON and the messages show."""
     return float(cents(amount))
+
+
+def percent(part: float | Decimal, whole: float | Decimal) -> float:
+    """`part` as a share of `whole` in percent, to one decimal, half up (0 when `whole` is 0)."""
+    if not whole:
+        return 0.0
+    share = 100 * Decimal(str(part)) / Decimal(str(whole))
+    return float(share.quantize(TENTH, rounding=ROUND_HALF_UP))
+
+
+def sum_shown(amounts: Iterable[float]) -> float:
+    """The exact sum of figures as shown (no float drift), so a total adds up on paper."""
+    return float(sum((Decimal(str(amount)) for amount in amounts), Decimal(0)))
 
 
 DEFAULT_RATES = Rates.from_config(Costs())

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,7 @@ from core.calendar import BusinessCalendar
 from core.clock import epoch
 from core.cluster.base import Cluster
 from core.config import BusinessHours, Holidays
-from core.costs import DEFAULT_RATES, Footprint, Rates, footprint, money
+from core.costs import DEFAULT_RATES, Footprint, Rates, footprint, money, percent, sum_shown
 from core.inventory import Exclusions, NamespaceView, read_inventory
 from core.models import ActivityRecord, OperationType, WorkloadSnapshot
 from core.report import Week, iso_week
@@ -35,7 +35,6 @@ from core.store.base import Store
 DEFAULT_RATES_SOURCE = "AWS Fargate on-demand us-east-1"
 CONFIGURED_RATES_SOURCE = "configured"
 WEEK_SECONDS = 7 * 86_400
-TENTH = Decimal("0.1")
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # A zone changes its offset at most a few times a year: a week without a change is near.
 _WEEKS_SEARCHED = 53
@@ -188,8 +187,8 @@ def estimate(
         for view in inventory.namespaces.values()
         if view.excluded_reason is not None
     ]
-    always_on = _sum(row.always_on_cost for row in rows)
-    saved = _sum(row.saved for row in rows)
+    always_on = sum_shown(row.always_on_cost for row in rows)
+    saved = sum_shown(row.saved for row in rows)
     return Estimate(
         at=epoch(at),
         currency=rates.currency,
@@ -197,10 +196,10 @@ def estimate(
         week=week,
         namespaces=rows,
         excluded=excluded,
-        total_hourly_cost=_sum(row.hourly_cost for row in rows),
+        total_hourly_cost=sum_shown(row.hourly_cost for row in rows),
         total_always_on_cost=always_on,
         total_saved=saved,
-        saved_percent=_percent(saved, always_on),
+        saved_percent=percent(saved, always_on),
         without_requests=sum(len(row.without_requests) for row in rows),
     )
 
@@ -228,22 +227,10 @@ def _namespace_estimate(
         always_on_cost=money(always_on),
         asleep_hours=week.asleep_hours,
         saved=money(saved),
-        saved_percent=_percent(saved, always_on),
+        saved_percent=percent(saved, always_on),
         without_requests=list(needs.without_requests),
     )
 
 
 def _cost(needs: Footprint, rates: Rates, hours: float) -> Decimal:
     return needs.hourly_cost(rates) * Decimal(str(hours))
-
-
-def _sum(amounts: Iterable[float]) -> float:
-    """The sum of figures as shown (exact in Decimal, so the total adds up on paper)."""
-    return float(sum((Decimal(str(amount)) for amount in amounts), Decimal(0)))
-
-
-def _percent(part: float | Decimal, whole: float | Decimal) -> float:
-    if not whole:
-        return 0.0
-    share = 100 * Decimal(str(part)) / Decimal(str(whole))
-    return float(share.quantize(TENTH, rounding=ROUND_HALF_UP))

@@ -19,7 +19,16 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from core.clock import epoch
-from core.costs import DEFAULT_RATES, SECONDS_PER_HOUR, Footprint, Rates, footprint, money
+from core.costs import (
+    DEFAULT_RATES,
+    SECONDS_PER_HOUR,
+    Footprint,
+    Rates,
+    footprint,
+    money,
+    percent,
+    sum_shown,
+)
 from core.models import ActivityRecord, OperationType, RecordStatus
 
 _WEEK_RE = re.compile(r"^(?P<year>\d{4})-W(?P<week>\d{2})$")
@@ -154,9 +163,7 @@ class WeekSummary(BaseModel):
     @property
     def saved_percent(self) -> float:
         """Saved as a share of the always-on cost, in percent (0 when nothing was running)."""
-        return (
-            round(100 * self.total_saved / self.always_on_cost, 1) if self.always_on_cost else 0.0
-        )
+        return percent(self.total_saved, self.always_on_cost)
 
 
 def summarize_week(
@@ -208,8 +215,8 @@ def summarize_week(
         namespaces=namespaces,
         cost_centers=cost_centers,
         currency=rates.currency,
-        total_saved=_sum_cents(n.saved for n in namespaces),
-        total_activation_cost=_sum_cents(c.cost for c in cost_centers),
+        total_saved=sum_shown(n.saved for n in namespaces),
+        total_activation_cost=sum_shown(c.cost for c in cost_centers),
         always_on_cost=money(always_on),
         top_requesters=requesters[:TOP_REQUESTERS],
         days=days.figures(),
@@ -342,10 +349,6 @@ def _failure(record: ActivityRecord) -> Failure:
         at=record.timestamp_start,
         error=record.error_message,
     )
-
-
-def _sum_cents(amounts: Iterable[float]) -> float:
-    return float(sum((Decimal(str(a)) for a in amounts), Decimal(0)))
 
 
 def _clip(record: ActivityRecord, start: int, until: int, now: int) -> Interval | None:
