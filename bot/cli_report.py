@@ -38,7 +38,7 @@ def cmd_report(ctl: ActivationService, args: argparse.Namespace, config: Config)
         return EXIT_USAGE
     summary = ctl.namespaces.week_summary(week, args.instant)
     if args.json:
-        print(json.dumps(summary_json(summary), indent=2))
+        print(json.dumps(summary.model_dump(mode="json"), indent=2))
     elif args.csv:
         write_csv(summary)
     else:
@@ -48,10 +48,6 @@ def cmd_report(ctl: ActivationService, args: argparse.Namespace, config: Config)
 
 def _week(label: str | None, args: argparse.Namespace, config: Config) -> Week:
     return parse_week(label, config.zone) if label else iso_week(args.instant, config.zone)
-
-
-def summary_json(summary: WeekSummary) -> dict[str, Any]:
-    return summary.model_dump(mode="json") | {"saved_percent": summary.saved_percent}
 
 
 def csv_rows(summary: WeekSummary) -> list[tuple[Any, ...]]:

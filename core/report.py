@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from core.clock import epoch
 from core.costs import (
@@ -160,6 +160,7 @@ class WeekSummary(BaseModel):
     def total_activation_hours(self) -> float:
         return sum(c.hours for c in self.cost_centers)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def saved_percent(self) -> float:
         """Saved as a share of the always-on cost, in percent (0 when nothing was running)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from core.costs import DEFAULT_RATES, footprint, money
+from core.costs import DEFAULT_RATES, footprint, money, percent
 from core.models import ActivityRecord, OperationType
 from tests.test_cli import run
 
@@ -56,6 +56,7 @@ def test_json_has_designs_fields_and_each_nights_saving(
     assert set(rows["payments-api"]) >= {"namespace", "asleep_hours", "saved"}
     assert report["total_saved"] == float(sum(Decimal(str(v)) for v in expected.values()))
     assert report["total_saved"] > 0
+    assert report["saved_percent"] == percent(report["total_saved"], report["always_on_cost"])
     assert report["cost_centers"] == [] and report["total_activation_cost"] == 0
     assert len(report["days"]) == 7 and report["previous"]["week"] == "2026-W48"
 
