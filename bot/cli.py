@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=_port, default=3000, help="HTTP port (default 3000)")
     serve.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=None,
+        help="serve /metrics on this port instead (default: on --port), so it never faces Slack",
+    )
+    serve.add_argument(
         "--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0, every interface)"
     )
     serve.add_argument(
@@ -202,6 +208,7 @@ def cmd_serve(ctl: ActivationService, args: argparse.Namespace, config: Config) 
         ctl.namespaces.clock,
         host=args.host,
         port=args.port,
+        metrics_port=args.metrics_port,
         use_console=not args.no_console,
     )
     server.install_signal_handlers()

@@ -21,6 +21,13 @@ same way, so a job per booking would need every writer to tell this scheduler; t
 reads the store and sees them all. Bookings are minute-granular (`HH:MM`), so the on-the-minute
 pass starts them at their exact `starts_at`.
 
+With leader election (`core.leader`), every replica runs this scheduler but only the leader's jobs
+do anything: each job, and each pass again once it holds the cluster lock, asks `is_leader()` and
+a follower skips (`NotLeading`, not counted as a run). A replica that starts leading runs
+`catch_up` at once: an edge that fired within the last `lease_duration + 2 x retry_period`
+(while the old leader was dying) is run at the edge's own time, then a reconcile at now (which
+also undoes anything the edge pass could not know of, e.g. a window opened since the edge).
+
 Every job has `max_instances=1` and `coalesce=True`; an exception is logged by APScheduler's
 `run_job` and the next run happens. Jobs that touch the cluster share one lock: at 20:00 the edge
 job, the reconcile and the bookings pass do not race each other (the second finds nothing to do).
@@ -48,6 +55,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from core.activation import ActivationService, Housekeeping
 from core.clock import Clock
 from core.config import Config
+from core.leader import AlwaysLeader, Leadership
 from core.models import OperationResult, OutcomeStatus
 
 log = logging.getLogger("namespace_ctl.jobs")
@@ -55,6 +63,11 @@ log = logging.getLogger("namespace_ctl.jobs")
 ISO_DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ProductJob = Callable[[datetime], object]
 RUN_AT_START = ("reconcile",)
+EDGE_JOBS = {"business-start": "business start", "business-end": "business end"}
+
+
+class NotLeading(Exception):
+    """This replica does not lead (leader election): the job is the leader's to run."""
 
 
 @dataclass(frozen=True)
@@ -220,6 +233,8 @@ class Jobs:
         observer: JobObserver | None = None,
         intervals: Intervals = Intervals(),
         offset: timedelta | None = None,
+        leadership: Leadership | None = None,
+        catch_up_window: timedelta = timedelta(0),
     ) -> None:
         self.ctl, self.config, self.clock = ctl, config, clock
         self.drain, self.weekly_summary, self.on_pass = drain, weekly_summary, on_pass
@@ -227,6 +242,8 @@ class Jobs:
         self.intervals = intervals
         self.offset = product_offset(clock) if offset is None else offset
         self.health = PassHealth()
+        self.leadership: Leadership = leadership or AlwaysLeader()
+        self.catch_up_window = catch_up_window
         self._cluster_lock = threading.Lock()
         self.scheduler = BackgroundScheduler(
             timezone=config.zone,
@@ -303,7 +320,12 @@ class Jobs:
     def _in_product_time(self, job_id: str, run: ProductJob) -> Callable[[], None]:
         def job() -> None:
             at = (scheduled_run_time().astimezone(UTC) + self.offset).astimezone(self.config.zone)
-            run(at)
+            try:
+                self._must_lead()
+                run(at)
+            except NotLeading:
+                log.debug("%s at %s skipped: not the leader", job_id, at.isoformat())
+                return
             self._observe(lambda o: o.job_succeeded(job_id, self.clock.now()))
 
         return job
@@ -317,6 +339,11 @@ class Jobs:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
 
+    def wait_idle(self) -> None:
+        """Return once no pass over the cluster is running (the cluster lock is free)."""
+        with self._cluster_lock:
+            pass
+
     @property
     def running(self) -> bool:
         return bool(self.scheduler.running)
@@ -325,11 +352,49 @@ class Jobs:
         trigger: ProductTime = self.scheduler.get_job(job_id).trigger
         return trigger
 
+    # ---- leadership -------------------------------------------------------------------------
+
+    def _must_lead(self) -> None:
+        if not self.leadership.is_leader():
+            raise NotLeading
+
+    def missed_edge(self, at: datetime) -> tuple[str, datetime] | None:
+        """The latest business-hours edge in (`at` - catch_up_window, `at`], if any."""
+        since = at - self.catch_up_window
+        found: tuple[str, datetime] | None = None
+        for job_id, name in EDGE_JOBS.items():
+            job = self.scheduler.get_job(job_id)
+            if job is None or self.catch_up_window <= timedelta(0):
+                continue
+            fire = job.trigger.inner.get_next_fire_time(None, since)
+            if fire is not None and since < fire <= at and (found is None or fire > found[1]):
+                found = (name, fire)
+        return found
+
+    def catch_up(self, at: datetime | None = None) -> None:
+        """Just started leading: the edge the old leader may have missed, then a reconcile."""
+        at = (at or self.clock.now()).astimezone(self.config.zone)
+        try:
+            edge = self.missed_edge(at)
+            if edge is not None:
+                log.info("new leader: running the %s edge of %s", edge[0], edge[1].isoformat())
+                self.reconcile_pass(edge[0], edge[1])
+            self.reconcile_pass("reconcile", at)
+        except NotLeading:
+            log.info("catch-up skipped: leadership lost again")
+        except Exception:
+            log.exception("the new leader's catch-up pass failed (the next reconcile retries)")
+
+    def start_catch_up(self) -> None:
+        """`catch_up` in its own thread (called from the election's thread)."""
+        threading.Thread(target=self.catch_up, name="leader-catch-up", daemon=True).start()
+
     # ---- the jobs ---------------------------------------------------------------------------
 
     def reconcile_pass(self, job: str, at: datetime) -> PassReport:
         """The level-triggered pass at `at` (an edge's exact time, or the reconcile's)."""
         with self._cluster_lock:
+            self._must_lead()
             started = time.monotonic()
             try:
                 chores, result = self.ctl.reconcile(at=at)
@@ -350,6 +415,7 @@ class Jobs:
         (or a half-opened one was repaired), follow the schedule at once so the namespace goes
         back to sleep now rather than at the next reconcile."""
         with self._cluster_lock:
+            self._must_lead()
             started = time.monotonic()
             try:
                 chores = self.ctl.housekeeping(at)

@@ -14,6 +14,7 @@ reads the activation slots (a table of at most the global cap of rows) and forma
 - `namespace_ctl_scaling_duration_seconds{operation}`: histogram of those passes' wall time.
 - `namespace_ctl_last_successful_run_timestamp_seconds{job}`: when each job last ran to its end
   (epoch seconds of the product's clock).
+- `namespace_ctl_leader`: 1 on the replica that leads (leader election), else 0; 1 without it.
 - `namespace_ctl_estimated_savings{currency}`: this ISO week's `total_saved` so far (the weekly
   report's figure), refreshed by the reconcile passes at most every 5 minutes.
 """
@@ -35,6 +36,7 @@ from prometheus_client.registry import Collector
 
 from bot.jobs import PassReport
 from core.activation import ActivationService
+from core.leader import AlwaysLeader, Leadership
 from core.models import OperationType
 from core.report import iso_week
 
@@ -69,9 +71,16 @@ class ServeMetrics:
     refresh_every: float = SAVINGS_REFRESH_SECONDS
     monotonic: Callable[[], float] = time.monotonic
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    leadership: Leadership = field(default_factory=AlwaysLeader)
 
     def __post_init__(self) -> None:
         registry = self.registry
+        leader = Gauge(
+            f"{PREFIX}leader",
+            "1 on the replica that leads (runs the jobs, delivers notices); 1 without election",
+            registry=registry,
+        )
+        leader.set_function(lambda: 1.0 if self.leadership.is_leader() else 0.0)
         self.operations = Counter(
             f"{PREFIX}operations",
             "Passes over the cluster run by this process, by job and outcome",

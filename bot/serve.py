@@ -34,13 +34,15 @@ from slack_bolt import App
 from waitress.server import create_server
 
 from bot.console import Console
-from bot.jobs import Jobs, PassReport, no_drain, no_report, no_summary
+from bot.jobs import Intervals, Jobs, PassReport, no_drain, no_report, no_summary
 from bot.metrics import ServeMetrics, add_metrics
 from bot.slack.app import EVENTS_PATH, create_app, create_flask_app, notifier_of, work_pool_of
 from core.activation import ActivationService
 from core.clock import Clock
 from core.config import Config
 from core.errors import NamespaceCtlError
+from core.leader import AlwaysLeader, LeaderElector, Leadership
+from core.wiring import build_elector
 
 log = logging.getLogger("namespace_ctl.serve")
 BOT_TOKEN, SIGNING_SECRET, APP_TOKEN = "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"
@@ -111,23 +113,32 @@ def job_hooks(ctl: ActivationService, app: App) -> JobHooks:
 
 
 def readiness(ctl: ActivationService, jobs: Jobs) -> tuple[bool, dict[str, Any]]:
-    """Ready when the store answers, a pass over the cluster has completed and the scheduler
-    runs; otherwise the reasons."""
+    """Ready when the store answers, the scheduler runs and (on the leader, or without leader
+    election) a pass over the cluster has completed; otherwise the reasons. A follower runs no
+    pass, so it is ready without one: it serves Slack and the API. The body names the leader."""
     reasons: list[str] = []
     try:
         ctl.store.get_cost_center("__readyz__")
     except Exception as exc:
         reasons.append(f"store: {type(exc).__name__}: {exc}")
     health = jobs.health
-    if health.completed_at is None:
+    leading = jobs.leadership.is_leader()
+    if health.completed_at is None and leading:
         why = f": {health.error}" if health.error else " yet"
         reasons.append(f"cluster: no reconcile pass has completed{why}")
     if not jobs.running:
         reasons.append("scheduler: not running")
+    leader = _leader_body(jobs.leadership)
     if reasons:
-        return False, {"status": "not ready", "reasons": reasons}
-    assert health.completed_at is not None
-    return True, {"status": "ready", "last_pass": health.completed_at.isoformat()}
+        return False, {"status": "not ready", "reasons": reasons, **leader}
+    last = health.completed_at.isoformat() if health.completed_at else None
+    return True, {"status": "ready", "last_pass": last, **leader}
+
+
+def _leader_body(leadership: Leadership) -> dict[str, Any]:
+    if isinstance(leadership, AlwaysLeader):
+        return {}
+    return {"leader": {"holder": leadership.holder(), "this_replica": leadership.is_leader()}}
 
 
 def add_readiness(flask_app: Flask, ctl: ActivationService, jobs: Jobs) -> Flask:
@@ -187,6 +198,7 @@ class Serve:
     stdin: IO[str] = field(default_factory=lambda: sys.stdin)
     out: IO[str] = field(default_factory=lambda: sys.stdout)
     use_console: bool = True
+    metrics_port: int | None = None  # None: /metrics on `port`
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> int:
@@ -201,7 +213,10 @@ class Serve:
         hooks = job_hooks(self.ctl, app)
         notifier = notifier_of(app)
         notifier.start()  # delivers what the jobs and listeners post, as soon as they post it
-        metrics = ServeMetrics(self.ctl)
+        elector = self._elector()
+        leadership: Leadership = elector or AlwaysLeader()
+        notifier.may_deliver = leadership.is_leader  # followers leave the outbox to the leader
+        metrics = ServeMetrics(self.ctl, leadership=leadership)
         jobs = Jobs(
             self.ctl,
             self.config,
@@ -210,27 +225,32 @@ class Serve:
             weekly_summary=hooks.weekly_summary,
             on_pass=hooks.on_pass,
             observer=metrics,
+            leadership=leadership,
+            **self._election_timing(),
         )
-        flask_app = add_metrics(add_readiness(create_flask_app(app), self.ctl, jobs), metrics)
+        if elector is not None:
+            elector.on_started = lambda: (jobs.start_catch_up(), notifier.kick())
+        flask_app = add_readiness(create_flask_app(app), self.ctl, jobs)
         try:
-            server = HttpServer(flask_app, self.host, self.port)
-        except OSError as exc:
+            server, metrics_server = self._listen(flask_app, metrics)
+        except NamespaceCtlError:
             if console is not None:
                 console.close()
-            raise NamespaceCtlError(
-                f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc} "
-                "(choose another --port)"
-            ) from None
+            raise
         socket_mode = None
         server.start()
+        if metrics_server is not None:
+            metrics_server.start()
         try:
             jobs.start()
+            if elector is not None:
+                elector.start()
             if mode is Mode.SOCKET:
                 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
                 socket_mode = SocketModeHandler(app, self.environ[APP_TOKEN])
                 socket_mode.connect()
-            self._banner(mode, server.port)
+            self._banner(mode, server.port, metrics_server.port if metrics_server else None)
             if mode is Mode.CONSOLE and console is not None:
                 # The first line typed sees the cluster as the schedule wants it.
                 jobs.health.wait_first_pass(FIRST_PASS_WAIT)
@@ -243,14 +263,67 @@ class Serve:
             if socket_mode is not None:
                 socket_mode.close()
             jobs.stop()
+            if elector is not None:
+                jobs.wait_idle()  # a catch-up pass ends before a successor may start one
+                elector.stop(release=True)
             notifier.stop()
             server.stop()
+            if metrics_server is not None:
+                metrics_server.stop()
             # Listeners still running after their ack finish before the store is closed.
             app.listener_runner.listener_executor.shutdown(wait=True)
             work_pool_of(app).shutdown(wait=True)
             if console is not None:
                 console.close()
         return 0
+
+    def _elector(self) -> LeaderElector | None:
+        if not self.config.leader_election.enabled:
+            return None
+        return build_elector(self.config, self.ctl)
+
+    def _election_timing(self) -> dict[str, Any]:
+        """With leader election, the leader polls the outbox every `retry_period` (a follower's
+        listener writes notices the leader must deliver within seconds), and a new leader runs
+        an edge it may have missed while the old one's Lease ran out."""
+        settings = self.config.leader_election
+        if not settings.enabled:
+            return {}
+        return {
+            "intervals": Intervals(drain=min(Intervals().drain, settings.retry_period)),
+            "catch_up_window": settings.lease_duration + 2 * settings.retry_period,
+        }
+
+    def _listen(
+        self, flask_app: Flask, metrics: ServeMetrics
+    ) -> tuple[HttpServer, HttpServer | None]:
+        """The server on `port`, and `/metrics` on `metrics_port` when it is another port (else
+        on the main server)."""
+        wanted = self.metrics_port
+        separate = wanted is not None and (wanted == 0 or wanted != self.port)  # 0: any free port
+        if not separate:
+            add_metrics(flask_app, metrics)
+        server = self._server(flask_app, self.port, "--port")
+        if not separate:
+            return server, None
+        assert self.metrics_port is not None
+        try:
+            metrics_server = self._server(
+                add_metrics(Flask("metrics"), metrics), self.metrics_port, "--metrics-port"
+            )
+        except NamespaceCtlError:
+            server.stop()
+            raise
+        return server, metrics_server
+
+    def _server(self, flask_app: Flask, port: int, option: str) -> HttpServer:
+        try:
+            return HttpServer(flask_app, self.host, port)
+        except OSError as exc:
+            raise NamespaceCtlError(
+                f"cannot listen on {self.host}:{port}: {exc.strerror or exc} "
+                f"(choose another {option})"
+            ) from None
 
     def _slack_app(self) -> App:
         # Socket Mode needs no signing secret; a random one keeps /slack/events closed.
@@ -263,7 +336,7 @@ class Serve:
         finally:
             self.stopping.set()
 
-    def _banner(self, mode: Mode, port: int) -> None:
+    def _banner(self, mode: Mode, port: int, metrics_port: int | None) -> None:
         config = self.config
         store = config.store
         where = (
@@ -282,12 +355,20 @@ class Serve:
             f"namespace-ctl serve: {mode.value}",
             f"  store:   {store.backend} {where}",
             f"  cluster: {target}",
-            f"  http:    {self.host}:{port} (/healthz, /readyz, /metrics"
+            f"  http:    {self.host}:{port} (/healthz, /readyz"
+            + ("" if metrics_port else ", /metrics")
             + (f", {EVENTS_PATH})" if mode is Mode.HTTP else ")"),
+            *([f"  metrics: {self.host}:{metrics_port} (/metrics)"] if metrics_port else []),
             f"  clock:   {now.isoformat(timespec='seconds')} ({config.timezone})",
             "  jobs:    business-hours edges, reconcile every 5 min, bookings every minute, "
             "notices every 30 s, weekly summary Monday 09:00",
         ]
+        election = config.leader_election
+        if election.enabled:
+            lines.append(
+                f"  leader:  Lease {election.name} (only the leader runs the jobs and delivers "
+                "notices)"
+            )
         print("\n".join(lines), file=self.out, flush=True)
 
     @staticmethod

@@ -51,6 +51,29 @@ def format_duration(value: timedelta) -> str:
     return (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes or not hours else "")
 
 
+_PERIOD_RE = re.compile(r"^(?:(?P<m>\d+)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?$")
+
+
+def parse_period(text: str) -> timedelta:
+    """Parse a short period in seconds: `15s`, `0.5s`, `1m`, `1m30s` (leader election)."""
+    cleaned = str(text).strip().lower().replace(" ", "")
+    match = _PERIOD_RE.match(cleaned)
+    if not cleaned or match is None or not any(match.groupdict().values()):
+        raise ValueError(f"{text!r} is not a period: use forms like 2s, 0.5s, 15s or 1m30s")
+    value = timedelta(minutes=int(match["m"] or 0), seconds=float(match["s"] or 0))
+    if value <= timedelta(0):
+        raise ValueError(f"{text!r} is not a positive period")
+    return value
+
+
+def format_period(value: timedelta) -> str:
+    return f"{value.total_seconds():g}s"
+
+
+def _to_period(value: Any) -> timedelta:
+    return value if isinstance(value, timedelta) else parse_period(str(value))
+
+
 def _to_duration(value: Any) -> timedelta:
     return value if isinstance(value, timedelta) else parse_duration(str(value))
 
@@ -67,6 +90,7 @@ def _to_time(value: Any) -> time:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_to_duration), PlainSerializer(format_duration)]
+Period = Annotated[timedelta, BeforeValidator(_to_period), PlainSerializer(format_period)]
 TimeOfDay = Annotated[
     time, BeforeValidator(_to_time), PlainSerializer(lambda t: t.strftime("%H:%M"))
 ]
@@ -172,6 +196,28 @@ class ApiSettings(_Section):
     tokens: list[ApiToken] = []
 
 
+class LeaderElectionSettings(_Section):
+    """Several replicas, one leader on a `coordination.k8s.io/v1` Lease (client-go's timings).
+
+    `namespace` unset: `$POD_NAMESPACE`, else `namespace-ctl` (resolved at start)."""
+
+    enabled: bool = False
+    namespace: str | None = None
+    name: str = Field(default="namespace-ctl", min_length=1)
+    lease_duration: Period = timedelta(seconds=15)
+    renew_deadline: Period = timedelta(seconds=10)
+    retry_period: Period = timedelta(seconds=2)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LeaderElectionSettings:
+        if not self.retry_period < self.renew_deadline < self.lease_duration:
+            raise ValueError(
+                "need retry_period < renew_deadline < lease_duration (e.g. 2s, 10s, 15s): a "
+                "leader must stop working before another may take over"
+            )
+        return self
+
+
 class Config(_Section):
     timezone: str = "UTC"
     business_hours: BusinessHours = BusinessHours()
@@ -185,6 +231,23 @@ class Config(_Section):
     costs: Costs = Costs()
     slack: SlackSettings = SlackSettings()
     api: ApiSettings = ApiSettings()
+    leader_election: LeaderElectionSettings = LeaderElectionSettings()
+
+    @model_validator(mode="after")
+    def _leader_election_needs_shared_state(self) -> Config:
+        if not self.leader_election.enabled:
+            return self
+        if self.store.backend == "sqlite":
+            raise ValueError(
+                "leader_election.enabled needs store.backend: dynamodb: replicas need a shared "
+                "store (a SQLite file is one pod's; run one replica with leader election off)"
+            )
+        if self.cluster.simulated:
+            raise ValueError(
+                "leader_election.enabled needs a Kubernetes cluster for its Lease: unset "
+                "cluster.simulated"
+            )
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -8,7 +8,9 @@ from core.clock import Clock
 from core.cluster.base import Cluster
 from core.config import ClusterSettings, Config
 from core.costs import Rates
+from core.errors import ConfigError
 from core.inventory import Exclusions, own_namespace
+from core.leader import LeaderElector, holder_identity, lease_namespace
 from core.service import NamespaceService
 from core.store.factory import open_store
 
@@ -49,3 +51,15 @@ def build_activation(
     activation = ActivationService(namespaces=build_service(config, clock, cluster), config=config)
     activation.seed_cost_centers(clock.now())
     return activation
+
+
+def build_elector(config: Config, activation: ActivationService) -> LeaderElector:
+    """The Lease election of `leader_election`, on the service's Kubernetes client."""
+    settings = config.leader_election
+    lease = getattr(activation.namespaces.cluster, "lease", None)
+    if lease is None:
+        raise ConfigError("leader_election.enabled needs a Kubernetes cluster for its Lease")
+    # One request may not outlast half the renew deadline: the loop must get another try.
+    timeout = max(0.5, settings.renew_deadline.total_seconds() / 2)
+    lock = lease(lease_namespace(settings), settings.name, timeout)
+    return LeaderElector(lock, holder_identity(), settings)

@@ -3,8 +3,9 @@
 The real `kubernetes` client talks to it exactly as it would to a kube-apiserver: paginated
 cluster-wide lists, GET, strategic/JSON-merge PATCH (maps merged, `null` deletes a key, lists
 replaced whole), PUT, `resourceVersion` preconditions (409), `dryRun=All`, `Status` errors.
-It keeps only what namespace-ctl uses: namespaces, Deployments, StatefulSets, DaemonSets (apps/v1)
-and CronJobs (batch/v1).
+It keeps only what namespace-ctl uses: namespaces, Deployments, StatefulSets, DaemonSets (apps/v1),
+CronJobs (batch/v1), and Leases (coordination.k8s.io/v1: GET, POST to create, PUT) for leader
+election.
 
 Known simplifications (a real API server differs):
 - lists are not snapshots: a `continue` token resumes after the last key in the *current* state;
@@ -28,6 +29,7 @@ import bisect
 import contextlib
 import copy
 import json
+import os
 import re
 import signal
 import socket
@@ -75,11 +77,14 @@ RESOURCES: dict[str, Resource] = {
     )
 }
 NAMESPACE = Resource("Namespace", "", "v1", "namespaces")
-_BY_PLURAL = {(r.group, r.plural): r for r in RESOURCES.values()}
+LEASE = Resource("Lease", "coordination.k8s.io", "v1", "leases")
+# Every namespaced kind kept in `_objects`: the workloads, and the Leases of leader election.
+STORED: dict[str, Resource] = {**RESOURCES, LEASE.kind: LEASE}
+_BY_PLURAL = {(r.group, r.plural): r for r in STORED.values()}
 
 _NS_PATH = re.compile(r"^/api/v1/namespaces(?:/(?P<name>[^/]+))?$")
 _WORKLOAD_PATH = re.compile(
-    r"^/apis/(?P<group>[a-z.]+)/v1(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)"
+    r"^/apis/(?P<group>[a-z0-9.]+)/v1(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)"
     r"(?:/(?P<name>[^/]+))?$"
 )
 _MERGE_TYPES = ("application/strategic-merge-patch+json", "application/merge-patch+json")
@@ -193,6 +198,21 @@ def _strip_type(obj: Obj) -> Obj:
     return {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
 
 
+# Every kind of request the in-process fakes of this test session answered, as
+# (test, METHOD, kind), METHOD as in `FakeKube.requests`. Filled when a server stops or its
+# counters are reset, under the pytest test running then (PYTEST_CURRENT_TEST, "" outside one);
+# tests/test_zz_rbac_matches_use.py compares it with the RBAC the manifests grant.
+SESSION_LOG: set[tuple[str, str, str]] = set()
+_SESSION_LOCK = threading.Lock()
+
+
+def log_session_requests(requests: Iterable[tuple[str, str]]) -> None:
+    """Add (METHOD, kind) pairs to `SESSION_LOG` under the current test (thread-safe)."""
+    origin = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+    with _SESSION_LOCK:
+        SESSION_LOG.update((origin, method, kind) for method, kind in requests)
+
+
 class FakeKube:
     """A stateful fake API server. All public methods are thread-safe (one lock)."""
 
@@ -202,6 +222,8 @@ class FakeKube:
         self.host = host
         self.port = port
         self.token = token  # None: no authentication; else require `Bearer <token>`
+        self._extra_tokens: set[str] = set()  # further clients, told apart by their token
+        self._refused_tokens: dict[str, int] = {}  # token -> the status its requests get
         self.latency = 0.0  # seconds slept per API request (outside the lock)
         self.requests: Counter[tuple[str, str]] = Counter()  # (LIST|GET|PATCH|PUT, kind)
         self.total_requests = 0
@@ -209,8 +231,8 @@ class FakeKube:
         self._lock = threading.RLock()
         self._rv = 1000
         self._namespaces: dict[str, Obj] = {}
-        self._objects: dict[str, dict[Key, Obj]] = {kind: {} for kind in RESOURCES}
-        self._sorted: dict[str, list[Key] | None] = {kind: None for kind in RESOURCES}
+        self._objects: dict[str, dict[Key, Obj]] = {kind: {} for kind in STORED}
+        self._sorted: dict[str, list[Key] | None] = {kind: None for kind in STORED}
         self._forbidden: set[str] = set()
         self._faults: list[Fault] = []
         self._server: _Server | None = None
@@ -236,6 +258,8 @@ class FakeKube:
     def stop(self) -> None:
         if self._server is None:
             return
+        with self._lock:
+            log_session_requests(list(self.requests))
         self._server.shutdown()
         self._server.close_connections()
         self._server.server_close()
@@ -397,12 +421,27 @@ class FakeKube:
         with self._lock:
             self._faults.append(fault)
 
+    def accept_token(self, token: str) -> None:
+        """Another client identity (e.g. a second replica), accepted like `token`."""
+        with self._lock:
+            self._extra_tokens.add(token)
+
+    def refuse_token(self, token: str, status: int | None = 503) -> None:
+        """Every request bearing `token` gets `status` (None: served again), state untouched: one
+        client cut off from the API server while the others are not (a partition)."""
+        with self._lock:
+            if status is None:
+                self._refused_tokens.pop(token, None)
+            else:
+                self._refused_tokens[token] = status
+
     def pending_faults(self) -> int:
         with self._lock:
             return sum(f.times for f in self._faults)
 
     def reset_counters(self) -> None:
         with self._lock:
+            log_session_requests(list(self.requests))
             self.requests.clear()
             self.total_requests = 0
             self.writes = 0
@@ -418,7 +457,7 @@ class FakeKube:
         """Every namespace and object removed (resourceVersion keeps growing)."""
         with self._lock:
             self._namespaces.clear()
-            for kind in RESOURCES:
+            for kind in STORED:
                 self._objects[kind].clear()
                 self._sorted[kind] = None
             self._bump()
@@ -456,10 +495,15 @@ class FakeKube:
         with self._lock:
             self.total_requests += 1
             if route is not None:
-                verb = "LIST" if route.name is None else method
+                verb = "LIST" if route.name is None and method == "GET" else method
                 self.requests[(verb, route.resource.kind)] += 1
             fault = self._take_fault(method, target)
-        if fault is None and self.token is not None and auth != f"Bearer {self.token}":
+            token = (auth or "").removeprefix("Bearer ")
+            refused = self._refused_tokens.get(token)
+            accepted = self.token is None or token in (self.token, *self._extra_tokens)
+        if refused is not None:
+            raise ApiError(refused, reason_for(refused), "refused for this client (refuse_token)")
+        if fault is None and not accepted:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         return fault
 
@@ -473,7 +517,12 @@ class FakeKube:
         ns = route.namespace if route.resource is not NAMESPACE else route.name
         if ns is not None and ns in self._forbidden:
             what = route.resource.qualified + (f' "{route.name}"' if route.name else "")
-            verb = {"GET": "get" if route.name else "list", "PATCH": "patch", "PUT": "update"}
+            verb = {
+                "GET": "get" if route.name else "list",
+                "PATCH": "patch",
+                "PUT": "update",
+                "POST": "create",
+            }
             raise ApiError(
                 403,
                 "Forbidden",
@@ -500,7 +549,11 @@ class FakeKube:
         if route.resource is NAMESPACE:
             self._namespaces[route.name] = obj
         else:
-            self._objects[route.resource.kind][(route.namespace or "", route.name)] = obj
+            objects = self._objects[route.resource.kind]
+            key = (route.namespace or "", route.name)
+            if key not in objects:
+                self._sorted[route.resource.kind] = None
+            objects[key] = obj
         self.writes += 1
 
     def _merged(self, stored: Obj, patch: Obj, dry_run: bool = False) -> Obj:
@@ -606,6 +659,33 @@ class FakeKube:
             if not dry_run:
                 self._store(route, updated)
             return updated
+
+    def handle_create(self, route: Route, body: Any, dry_run: bool) -> Obj:
+        """POST to a namespaced collection (Leases only): 409 AlreadyExists if the name is taken."""
+        if route.resource is not LEASE or route.namespace is None:
+            raise ApiError(405, "MethodNotAllowed", "FakeKube creates only namespaced Leases")
+        if not isinstance(body, dict) or not (body.get("metadata") or {}).get("name"):
+            raise ApiError(400, "BadRequest", "the body must be an object with metadata.name")
+        name = body["metadata"]["name"]
+        target = Route(route.resource, route.namespace, name)
+        with self._lock:
+            self._check_forbidden("POST", target)
+            if (route.namespace, name) in self._objects[LEASE.kind]:
+                raise ApiError(409, "AlreadyExists", f'{LEASE.qualified} "{name}" already exists')
+            created = copy.deepcopy(body)
+            meta = {**body["metadata"], "namespace": route.namespace}
+            meta.pop("resourceVersion", None)
+            created["metadata"] = self._new_meta(meta)
+            created["metadata"].pop("generation")
+            created["kind"], created["apiVersion"] = LEASE.kind, LEASE.api_version
+            if not dry_run:
+                self._store(target, created)
+            return created
+
+    def lease(self, namespace: str, name: str) -> Obj | None:
+        with self._lock:
+            found = self._objects[LEASE.kind].get((namespace, name))
+            return copy.deepcopy(found) if found is not None else None
 
     def _replaced(self, stored: Obj, body: Obj, dry_run: bool) -> Obj:
         meta = stored["metadata"]
@@ -758,6 +838,12 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "BadRequest", f"invalid dryRun {dry_run!r}: only All is valid")
         if method == "GET":
             return fake.handle_list(route, query) if route.name is None else fake.handle_get(route)
+        if method == "POST" and route.name is None:
+            try:
+                body = json.loads(raw or b"null")
+            except ValueError as exc:
+                raise ApiError(400, "BadRequest", f"the body is not JSON: {exc}") from exc
+            return fake.handle_create(route, body, bool(dry_run))
         if method in ("PATCH", "PUT") and route.name is not None:
             try:
                 body = json.loads(raw or b"null")

@@ -25,6 +25,7 @@ import logging
 import re
 import threading
 import urllib.error
+from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
 
@@ -88,6 +89,8 @@ class SlackNotifier:
         self.config = config
         self.clock = clock
         self._drain_lock = threading.Lock()
+        # Leader election: only the leader delivers (a follower's drain sends nothing).
+        self.may_deliver: Callable[[], bool] = lambda: True
         self._wanted = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -97,6 +100,8 @@ class SlackNotifier:
     def drain(self, now: datetime | None = None) -> int:
         """Deliver every notice due at `now` (the product clock's now by default); return how
         many were delivered. Never raises for a delivery problem."""
+        if not self.may_deliver():
+            return 0
         with self._drain_lock:
             ts = epoch(now or self.clock.now())
             delivered = 0

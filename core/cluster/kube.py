@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 from kubernetes import client as k8s
@@ -37,6 +37,9 @@ from core.errors import (
     NotFoundError,
 )
 from core.models import WorkloadKind, WorkloadRef
+
+if TYPE_CHECKING:
+    from core.cluster.lease import KubeLease
 
 PAGE_SIZE = 500
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -220,6 +223,12 @@ class KubeCluster:
     @property
     def host(self) -> str:
         return str(self._api_client.configuration.host)
+
+    def lease(self, namespace: str, name: str, timeout: float) -> KubeLease:
+        """The leader-election Lease `namespace/name`, on this cluster's client."""
+        from core.cluster.lease import KubeLease
+
+        return KubeLease(self._api_client, namespace, name, timeout)
 
     def close(self) -> None:
         close: Callable[[], None] = self._api_client.close
