@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= examples/config.yaml
 PORT ?= 3000
+# The project's version, from pyproject.toml: the image tag and its OCI version label.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: run test lint demo bench clean
+.PHONY: run test lint demo bench image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +34,11 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.report_reads
+	$(BIN)/python -m bench.failover
+
+# The container image (Dockerfile; needs a Docker engine with BuildKit). No venv needed.
+image:
+	docker build --build-arg VERSION=$(VERSION) -t namespace-ctl:$(VERSION) .
 
 clean:
 	rm -rf $(VENV) .nsctl .pytest_cache .mypy_cache .ruff_cache .hypothesis

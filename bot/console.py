@@ -10,6 +10,10 @@ Lines: `/namespace ...` (as the current user), `/as USER`, `/click ACTION_ID [VA
 `/submit FIELD=VALUE ...` (the last modal), `/home`, `/help`, `/quit`; `#` starts a comment.
 Listeners run inline (the app's listener executor is replaced by one that runs the work at once),
 so everything a line causes is printed before the next prompt.
+
+The console's notifier delivers (prints) only the notices posted in this process since the console
+started (`own_notices=True`): the store may be shared with a serving bot or hold a CLI's notices,
+and those must reach the real Slack, never be marked delivered by a printout here.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from urllib.parse import parse_qsl
 from slack_bolt import App, BoltRequest
 from slack_sdk import WebClient
 
-from bot.slack.app import create_app
+from bot.slack.app import create_app, notifier_of
 from core.activation import ActivationService
 from core.clock import Clock
 from core.config import Config
@@ -410,9 +414,16 @@ class Console:
         slack = config.slack.model_copy(update={"api_base_url": self.recorder.url + "/api/"})
         self.config = config.model_copy(update={"slack": slack})
         # No signature is ever checked on this app (socket-mode dispatch); the secret is random
-        # so that its /slack/events, if served, accepts nothing.
+        # so that its /slack/events, if served, accepts nothing. Its notifier prints only the
+        # notices posted here: another process's stay queued for Slack.
         self.app: App = create_app(
-            ctl, self.config, "xoxb-console", secrets.token_hex(16), clock, work=InlineExecutor()
+            ctl,
+            self.config,
+            "xoxb-console",
+            secrets.token_hex(16),
+            clock,
+            work=InlineExecutor(),
+            own_notices=True,
         )
         runner = self.app.listener_runner
         runner.listener_executor = InlineExecutor()
@@ -426,8 +437,8 @@ class Console:
 
     @property
     def client(self) -> WebClient:
-        """A Web API client whose calls print here (for the notifier in console mode)."""
-        return self.app.client
+        """A Web API client whose calls print here (the notifier's, with the bot token)."""
+        return notifier_of(self.app).client
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop the recorder once the line being handled (if any) is done."""

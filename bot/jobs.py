@@ -70,6 +70,11 @@ class NotLeading(Exception):
     """This replica does not lead (leader election): the job is the leader's to run."""
 
 
+class JobIncomplete(Exception):
+    """A job ran to its end without doing its work (e.g. every notice delivery failed: Slack is
+    down): logged as a warning, not a success (its last successful run does not advance)."""
+
+
 @dataclass(frozen=True)
 class PassReport:
     """What one pass over the cluster did (for the notifier: shutdown/startup summaries)."""
@@ -325,6 +330,9 @@ class Jobs:
                 run(at)
             except NotLeading:
                 log.debug("%s at %s skipped: not the leader", job_id, at.isoformat())
+                return
+            except JobIncomplete as exc:
+                log.warning("%s at %s did not succeed: %s", job_id, at.isoformat(), exc)
                 return
             self._observe(lambda o: o.job_succeeded(job_id, self.clock.now()))
 

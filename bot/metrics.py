@@ -17,6 +17,9 @@ reads the activation slots (a table of at most the global cap of rows) and forma
 - `namespace_ctl_leader`: 1 on the replica that leads (leader election), else 0; 1 without it.
 - `namespace_ctl_estimated_savings{currency}`: this ISO week's `total_saved` so far (the weekly
   report's figure), refreshed by the reconcile passes at most every 5 minutes.
+- The notices' and Slack's: `namespace_ctl_notices_pending`,
+  `namespace_ctl_notice_delivery_failures_total{reason}`, `namespace_ctl_notices_expired_total`,
+  `namespace_ctl_slack_api_up` (`bot.notice_metrics`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from bot.jobs import PassReport
+from bot.notice_metrics import NoticeMetrics
+from bot.slack.health import SlackApiHealth
 from core.activation import ActivationService
 from core.leader import AlwaysLeader, Leadership
 from core.models import OperationType
@@ -72,6 +77,8 @@ class ServeMetrics:
     monotonic: Callable[[], float] = time.monotonic
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     leadership: Leadership = field(default_factory=AlwaysLeader)
+    # What the Bolt app's notifier and auth learnt of Slack (`bot.slack.app.slack_health_of`).
+    slack: SlackApiHealth = field(default_factory=SlackApiHealth)
 
     def __post_init__(self) -> None:
         registry = self.registry
@@ -110,6 +117,7 @@ class ServeMetrics:
         self._state: NamespaceState | None = None
         self._savings_refreshed: float | None = None
         registry.register(StoreGauges(self))
+        registry.register(NoticeMetrics(self.ctl.namespaces.outbox, self.slack))
 
     # ---- the jobs' observer -------------------------------------------------------------------
 

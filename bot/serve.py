@@ -3,8 +3,9 @@
 Modes, from the environment (secrets never come from the config file):
 - HTTP: `SLACK_BOT_TOKEN` and `SLACK_SIGNING_SECRET`: Slack posts to `/slack/events`.
 - Socket Mode: `SLACK_BOT_TOKEN` and `SLACK_APP_TOKEN` (slack_bolt's builtin client, no public
-  URL); the HTTP server still serves `/healthz`, `/readyz` and `/metrics` (Prometheus,
-  `bot.metrics`), as in every mode.
+  URL), connected in the background and retried with backoff while Slack is unreachable
+  (`bot.slack.socket_mode`; `/readyz` shows its state, never unready for it); the HTTP server
+  still serves `/healthz`, `/readyz` and `/metrics` (Prometheus, `bot.metrics`), as in every mode.
 - Console: no Slack token: the same listeners driven from stdin (`bot.console`), for `make run`;
   when stdin ends (or `/quit`), serve stops. `--no-console`: scheduler and HTTP only.
 
@@ -36,7 +37,17 @@ from waitress.server import create_server
 from bot.console import Console
 from bot.jobs import Intervals, Jobs, PassReport, no_drain, no_report, no_summary
 from bot.metrics import ServeMetrics, add_metrics
-from bot.slack.app import EVENTS_PATH, create_app, create_flask_app, notifier_of, work_pool_of
+from bot.slack.app import (
+    EVENTS_PATH,
+    create_app,
+    create_flask_app,
+    notifier_of,
+    slack_health_of,
+    work_pool_of,
+)
+from bot.slack.health import SlackApiHealth
+from bot.slack.notifier import scheduled_drain
+from bot.slack.socket_mode import SocketModeConnection
 from core.activation import ActivationService
 from core.clock import Clock
 from core.config import Config
@@ -106,7 +117,8 @@ def job_hooks(ctl: ActivationService, app: App) -> JobHooks:
         ctl.namespaces.post_weekly_summary(at)
         notifier.drain(at)
 
-    return JobHooks(drain=notifier.drain, weekly_summary=weekly_summary)
+    # A drain in which Slack was down and nothing got through is no successful run.
+    return JobHooks(drain=scheduled_drain(notifier), weekly_summary=weekly_summary)
 
 
 # ---- readiness ----------------------------------------------------------------------------------
@@ -141,13 +153,38 @@ def _leader_body(leadership: Leadership) -> dict[str, Any]:
     return {"leader": {"holder": leadership.holder(), "this_replica": leadership.is_leader()}}
 
 
-def add_readiness(flask_app: Flask, ctl: ActivationService, jobs: Jobs) -> Flask:
+def add_readiness(
+    flask_app: Flask,
+    ctl: ActivationService,
+    jobs: Jobs,
+    details: Callable[[], Mapping[str, Any]] | None = None,
+) -> Flask:
+    """`/readyz`; `details` adds informative lines to the body (never a reason)."""
+
     @flask_app.get("/readyz")
     def readyz() -> tuple[Response, int]:
         ready, body = readiness(ctl, jobs)
-        return jsonify(body), 200 if ready else 503
+        return jsonify({**body, **(details() if details else {})}), 200 if ready else 503
 
     return flask_app
+
+
+def slack_readiness(
+    mode: Mode, socket_mode: SocketModeConnection | None, health: SlackApiHealth
+) -> Callable[[], dict[str, Any]]:
+    """The `slack` line of /readyz: what Slack looks like from here, never a reason to be
+    unready. A Slack outage must not make Kubernetes take the pod out of its Service or restart
+    it: the jobs and the outbox do not need Slack, and in Socket Mode nothing comes through the
+    Service anyway (/healthz, the liveness probe, never looks at Slack either)."""
+
+    def details() -> dict[str, Any]:
+        if socket_mode is not None:
+            return {"slack": socket_mode.state()}
+        if mode is Mode.HTTP:
+            return {"slack": f"http mode: {health.describe()}"}
+        return {}
+
+    return details
 
 
 # ---- the HTTP server ----------------------------------------------------------------------------
@@ -216,7 +253,7 @@ class Serve:
         elector = self._elector()
         leadership: Leadership = elector or AlwaysLeader()
         notifier.may_deliver = leadership.is_leader  # followers leave the outbox to the leader
-        metrics = ServeMetrics(self.ctl, leadership=leadership)
+        metrics = ServeMetrics(self.ctl, leadership=leadership, slack=slack_health_of(app))
         jobs = Jobs(
             self.ctl,
             self.config,
@@ -230,14 +267,17 @@ class Serve:
         )
         if elector is not None:
             elector.on_started = lambda: (jobs.start_catch_up(), notifier.kick())
-        flask_app = add_readiness(create_flask_app(app), self.ctl, jobs)
+        socket_mode = (
+            SocketModeConnection(app, self.environ[APP_TOKEN]) if mode is Mode.SOCKET else None
+        )
+        slack_state = slack_readiness(mode, socket_mode, slack_health_of(app))
+        flask_app = add_readiness(create_flask_app(app), self.ctl, jobs, slack_state)
         try:
             server, metrics_server = self._listen(flask_app, metrics)
         except NamespaceCtlError:
             if console is not None:
                 console.close()
             raise
-        socket_mode = None
         server.start()
         if metrics_server is not None:
             metrics_server.start()
@@ -245,11 +285,8 @@ class Serve:
             jobs.start()
             if elector is not None:
                 elector.start()
-            if mode is Mode.SOCKET:
-                from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-                socket_mode = SocketModeHandler(app, self.environ[APP_TOKEN])
-                socket_mode.connect()
+            if socket_mode is not None:
+                socket_mode.start()  # connects in the background, retrying while Slack is down
             self._banner(mode, server.port, metrics_server.port if metrics_server else None)
             if mode is Mode.CONSOLE and console is not None:
                 # The first line typed sees the cluster as the schedule wants it.

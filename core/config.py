@@ -184,6 +184,8 @@ class SlackSettings(_Section):
     admins: list[str] = []
     approvers: dict[str, list[str]] = {}
     api_base_url: str = "https://slack.com/api/"
+    # A notice older than this (by its `at`) is not posted hours late as news: kept, expired.
+    notice_max_age: Duration = timedelta(hours=12)
 
 
 class ApiToken(_Section):

@@ -101,8 +101,9 @@ class Observation:
         )
 
 
-class LeaderElector:
-    """Runs the election in a daemon thread. `is_leader()` is cheap and thread-safe."""
+class LeaseElection:
+    """The rules, one round at a time (`try_acquire_or_renew`); `LeaderElector` runs the rounds.
+    `is_leader()` is cheap and thread-safe."""
 
     def __init__(
         self,
@@ -110,21 +111,15 @@ class LeaderElector:
         identity: str,
         settings: LeaderElectionSettings,
         *,
-        on_started: Callable[[], None] = lambda: None,
-        on_stopped: Callable[[], None] = lambda: None,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.lock, self.identity, self.settings = lock, identity, settings
-        self.on_started, self.on_stopped = on_started, on_stopped
         self._monotonic, self._wall = monotonic, wall
         self._state = threading.Lock()
         self._renewed_at: float | None = None  # monotonic time of our last successful write
         self._record: LeaseRecord | None = None  # our last written record (while leading)
         self._observed = Observation(None, monotonic())
-        self._leading = False  # as the loop last decided (callbacks fired on its changes)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self.requests = 0  # Lease API calls made (reads and writes)
 
     # ---- what the rest of the process asks ----------------------------------------------------
@@ -213,7 +208,28 @@ class LeaderElector:
             self._observed = Observation(written, self._monotonic())
         return True
 
-    # ---- the loop -----------------------------------------------------------------------------
+
+class LeaderElector:
+    """Runs an election's rounds every `retry_period` in a daemon thread, and calls `on_started`
+    / `on_stopped` when this replica starts or stops leading."""
+
+    def __init__(
+        self,
+        election: LeaseElection,
+        on_started: Callable[[], None] = lambda: None,
+        on_stopped: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.election = election
+        self.on_started, self.on_stopped = on_started, on_stopped
+        self._leading = False  # as the loop last decided (callbacks fired on its changes)
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def is_leader(self) -> bool:
+        return self.election.is_leader()
+
+    def holder(self) -> str | None:
+        return self.election.holder()
 
     def start(self) -> None:
         if self._thread is None:
@@ -227,29 +243,34 @@ class LeaderElector:
             self._thread.join(timeout)
             self._thread = None
         if release:
-            self.release()
+            self.election.release()
         self._transition(False)
 
     def _run(self) -> None:
-        period = self.settings.retry_period.total_seconds()
-        log.info("leader election as %s on the Lease %s", self.identity, self.lock.describe())
+        election = self.election
+        period = election.settings.retry_period.total_seconds()
+        log.info("leader election as %s on the Lease %s", election.identity, self._where())
         while not self._stopping.is_set():
             try:
-                self.try_acquire_or_renew()
+                election.try_acquire_or_renew()
             except Exception as exc:
-                log.warning("Lease %s: %s", self.lock.describe(), exc)
-            self._transition(self.is_leader())
+                log.warning("Lease %s: %s", self._where(), exc)
+            self._transition(election.is_leader())
             self._stopping.wait(period)
+
+    def _where(self) -> str:
+        return self.election.lock.describe()
 
     def _transition(self, leading: bool) -> None:
         if leading == self._leading:
             return
         self._leading = leading
+        who = self.election.identity
         if leading:
-            log.info("%s started leading (Lease %s)", self.identity, self.lock.describe())
+            log.info("%s started leading (Lease %s)", who, self._where())
             callback = self.on_started
         else:
-            log.warning("%s stopped leading (Lease %s)", self.identity, self.lock.describe())
+            log.warning("%s stopped leading (Lease %s)", who, self._where())
             callback = self.on_stopped
         try:
             callback()

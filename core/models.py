@@ -260,7 +260,8 @@ class Notice(BaseModel):
     once (`next_attempt_at` 0); a failed delivery pushes `next_attempt_at` back. `sent_ref` is
     where it went (e.g. `<channel>:<ts>` of a Slack message). Notices are delivered oldest `at`
     first; `sequence` (wall-clock nanoseconds when it was built) keeps the order in which one
-    operation posted several notices of the same `at`.
+    operation posted several notices of the same `at`. `expired_at`: when it was given up
+    unsent, being older than `slack.notice_max_age` (kept, never due again).
     """
 
     notice_id: str
@@ -273,7 +274,17 @@ class Notice(BaseModel):
     last_error: str = ""
     sent_at: int | None = None
     sent_ref: str = ""
+    expired_at: int | None = None
 
     @property
     def sent(self) -> bool:
         return self.sent_at is not None
+
+    @property
+    def expired(self) -> bool:
+        return self.expired_at is not None
+
+    @property
+    def pending(self) -> bool:
+        """Neither delivered nor expired: still to be delivered."""
+        return self.sent_at is None and self.expired_at is None

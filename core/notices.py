@@ -3,7 +3,9 @@
 The use cases post notices here (so a CLI `shutdown` is heard too) and the serving process
 delivers them (`bot.slack.notifier`). A notice's id is derived from its event, so posting the
 same event twice adds nothing. Delivery never blocks scaling: a failed delivery is retried with
-exponential backoff (30 s doubling up to 15 min), forever, and logged every time.
+exponential backoff (30 s doubling up to 15 min), and logged every time, until it is delivered or
+it gets older than `slack.notice_max_age` (by its `at`): then it is expired (kept in the store,
+marked `expired_at`, never due again, logged): a summary of last night is not news at noon.
 
 The builders below turn core results into notices; they never read a clock or the store.
 """
@@ -104,7 +106,7 @@ class Outbox:
     def failed(self, notice_id: str, error: str, at: int) -> Notice | None:
         """Count a failed attempt at `at` and schedule the next one (never dropped)."""
         current = self.store.get_notice(notice_id)
-        if current is None or current.sent:
+        if current is None or not current.pending:
             return None
         attempts = current.attempts + 1
         updated = self.store.mark_notice_failed(
@@ -122,7 +124,26 @@ class Outbox:
             )
         return updated
 
+    def expire(self, notice: Notice, at: int, max_age: int) -> bool:
+        """Give `notice` up at `at` if it is older than `max_age` seconds: kept, marked expired,
+        logged. True if this call expired it (False: still young, or delivered or expired by
+        another drain meanwhile)."""
+        if not is_stale(notice, at, max_age):
+            return False
+        expired = self.store.mark_notice_expired(notice.notice_id, at)
+        if expired:
+            log.warning(
+                "notice %s expired unsent: %s old (slack.notice_max_age is %s); kept in the "
+                "store, not posted%s",
+                notice.notice_id,
+                _age(at - notice.at),
+                _age(max_age),
+                f" (last error: {notice.last_error})" if notice.last_error else "",
+            )
+        return expired
+
     def pending_count(self) -> int:
+        """Notices neither delivered nor expired (a count the store serves from an index)."""
         return self.store.pending_notice_count()
 
     def _tell(self, notice: Notice) -> None:
@@ -133,6 +154,17 @@ class Outbox:
                 callback(notice)
             except Exception:
                 log.exception("a notice callback failed for %s", notice.notice_id)
+
+
+def is_stale(notice: Notice, now: int, max_age: int) -> bool:
+    """Whether `notice` is older than `max_age` seconds at `now` (by its event's `at`)."""
+    return now - notice.at > max_age
+
+
+def _age(seconds: int) -> str:
+    minutes = max(0, seconds) // 60
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
 
 
 def retry_delay(attempts: int) -> int:

@@ -10,7 +10,7 @@ from core.config import ClusterSettings, Config
 from core.costs import Rates
 from core.errors import ConfigError
 from core.inventory import Exclusions, own_namespace
-from core.leader import LeaderElector, holder_identity, lease_namespace
+from core.leader import LeaderElector, LeaseElection, holder_identity, lease_namespace
 from core.service import NamespaceService
 from core.store.factory import open_store
 
@@ -62,4 +62,4 @@ def build_elector(config: Config, activation: ActivationService) -> LeaderElecto
     # One request may not outlast half the renew deadline: the loop must get another try.
     timeout = max(0.5, settings.renew_deadline.total_seconds() / 2)
     lock = lease(lease_namespace(settings), settings.name, timeout)
-    return LeaderElector(lock, holder_identity(), settings)
+    return LeaderElector(LeaseElection(lock, holder_identity(), settings))

@@ -10,13 +10,22 @@ File uploads as `files_upload_v2` makes them: `files.getUploadURLExternal` answe
 on this server (`/upload/<file id>`), the bytes POSTed there are recorded as pseudo-method
 `UPLOAD`, and `files.completeUploadExternal` shares them: each shared file is in `uploads`, with
 its bytes. `fail_uploads(...)` makes one step of that (or all) fail until `heal()`.
+
+Socket Mode: `apps.connections.open` answers a `ws://` URL on this server, where a minimal
+WebSocket server (RFC 6455 handshake, pings answered) accepts slack_sdk's builtin client;
+`socket_send(envelope)` pushes an envelope (e.g. a slash command) to the newest connection and
+every frame the client sends back (acks) is recorded as pseudo-method `socket`.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import itertools
 import json
+import socket
+import struct
 import threading
 import time
 import urllib.error
@@ -37,6 +46,9 @@ BOT_ID = "B0BOT"
 Call = tuple[str, dict[str, Any]]
 UPLOAD = "upload"  # the POST of a file's bytes to its upload URL (not a Web API method)
 UPLOAD_STEPS = ("files.getUploadURLExternal", UPLOAD, "files.completeUploadExternal")
+SOCKET = "socket"  # a text frame the Socket Mode client sent (an envelope's ack)
+SOCKET_PATH = "/socket-mode"
+_WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 @dataclass
@@ -63,9 +75,25 @@ class FakeSlack:
         self._lock = threading.Condition()
         self._ts = itertools.count(1)
         self._files: dict[str, Upload] = {}
+        self._sockets: list[socket.socket] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if not self.path.startswith(SOCKET_PATH) or "Sec-WebSocket-Key" not in self.headers:
+                    self.send_error(404)
+                    return
+                accept = base64.b64encode(
+                    hashlib.sha1((self.headers["Sec-WebSocket-Key"] + _WS_GUID).encode()).digest()
+                ).decode()
+                self.wfile.write(
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                    f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n".encode()
+                )
+                self.wfile.flush()
+                self.close_connection = True
+                fake._serve_socket(self.connection, self.rfile)
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
@@ -148,9 +176,51 @@ class FakeSlack:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:  # Socket Mode connections end with the fake
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+    # ---- Socket Mode ----------------------------------------------------------------------------
+
+    @property
+    def sockets_open(self) -> int:
+        """Socket Mode connections open now."""
+        with self._lock:
+            return len(self._sockets)
+
+    def socket_send(self, envelope: dict[str, Any]) -> None:
+        """Push `envelope` (a JSON text frame) to the newest Socket Mode connection."""
+        with self._lock:
+            if not self._sockets:
+                raise AssertionError("no Socket Mode connection is open")
+            sock = self._sockets[-1]
+        sock.sendall(_ws_frame(0x1, json.dumps(envelope).encode()))
+
+    def _serve_socket(self, sock: socket.socket, stream: Any) -> None:
+        """Read the client's frames until it closes: pings get pongs, texts are recorded."""
+        with self._lock:
+            self._sockets.append(sock)
+        try:
+            while True:
+                frame = _ws_read(stream)
+                if frame is None or frame[0] == 0x8:  # gone, or a close frame
+                    return
+                opcode, payload = frame
+                if opcode == 0x9:
+                    sock.sendall(_ws_frame(0xA, payload))
+                elif opcode == 0x1:
+                    text = payload.decode("utf-8")
+                    self._record(SOCKET, json.loads(text) if text.startswith("{") else {}, {})
+        except OSError:
+            return
+        finally:
+            with self._lock:
+                self._sockets.remove(sock)
 
     def forget(self) -> list[Call]:
         """Drop (and return) every call recorded so far: a test's setup leaves a clean slate."""
@@ -253,6 +323,8 @@ class FakeSlack:
                 "bot_id": BOT_ID,
                 "is_enterprise_install": False,
             }
+        if method == "apps.connections.open":
+            return {"ok": True, "url": f"ws{self.url[len('http') :]}{SOCKET_PATH}?ticket=1"}
         if method == "chat.postMessage":
             ts = f"{1_700_000_000 + next(self._ts)}.000100"
             return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts, **params}}
@@ -311,6 +383,33 @@ class FakeSlack:
         if not shared:
             return {"ok": False, "error": "invalid_arguments"}
         return {"ok": True, "files": shared}
+
+
+def _ws_frame(opcode: int, payload: bytes) -> bytes:
+    """A final, unmasked frame (server to client)."""
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x80 | opcode, size)
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", 0x80 | opcode, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x80 | opcode, 127, size)
+    return header + payload
+
+
+def _ws_read(stream: Any) -> tuple[int, bytes] | None:
+    """One frame from the client (masked, as RFC 6455 requires); None at end of stream."""
+    head = stream.read(2)
+    if len(head) < 2:
+        return None
+    opcode, size = head[0] & 0x0F, head[1] & 0x7F
+    if size == 126:
+        size = struct.unpack("!H", stream.read(2))[0]
+    elif size == 127:
+        size = struct.unpack("!Q", stream.read(8))[0]
+    mask = stream.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+    data = stream.read(size)
+    return opcode, bytes(b ^ mask[i % 4] for i, b in enumerate(data))
 
 
 def _parse(raw: str, content_type: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 
 from bot.jobs import Jobs, NotLeading
 from core.config import LeaderElectionSettings
-from core.leader import LeaderElector, LeaseConflict, LeaseRecord
+from core.leader import LeaseConflict, LeaseElection, LeaseRecord
 from core.models import OperationType
 from tests.builders import team_namespace
 from tests.harness import madrid, make_harness
@@ -63,8 +63,8 @@ class Clock:
         return self.now
 
 
-def elector(lease: MemoryLease, name: str, clock: Clock) -> LeaderElector:
-    return LeaderElector(lease, name, SETTINGS, monotonic=clock)
+def elector(lease: MemoryLease, name: str, clock: Clock) -> LeaseElection:
+    return LeaseElection(lease, name, SETTINGS, monotonic=clock)
 
 
 def test_the_first_candidate_creates_the_lease_and_the_second_follows() -> None:
@@ -134,7 +134,7 @@ def test_racing_takeovers_conflict_and_only_one_wins() -> None:
             assert b.try_acquire_or_renew() is True
             return lease.update(record)
 
-    c = LeaderElector(Interleaved(), "c", SETTINGS, monotonic=clock)
+    c = LeaseElection(Interleaved(), "c", SETTINGS, monotonic=clock)
     b.try_acquire_or_renew()
     c.try_acquire_or_renew()
     clock.now += 16

@@ -158,6 +158,23 @@ def test_http_mode_serves_slack_health_and_readiness_and_stops_on_sigterm(
     assert shutdowns and all(abs(r.timestamp_start - pretend) < 60 for r in shutdowns)
 
 
+def test_metrics_port_moves_metrics_off_the_slack_port(example_workdir: Path) -> None:
+    env = clean_env(SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SECRET)
+    with serving(env, "--metrics-port", "0") as (proc, url):
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.match(r"\s+metrics:\s+127\.0\.0\.1:(\d+) \(/metrics\)", line)
+        assert match is not None, line
+        wait_ready(url)
+        with urllib.request.urlopen(f"http://127.0.0.1:{match.group(1)}/metrics") as response:
+            assert b"namespace_ctl_leader 1.0" in response.read()
+        try:
+            urllib.request.urlopen(url + "/metrics", timeout=5)
+            raise AssertionError("/metrics still answers on the Slack port")
+        except urllib.error.HTTPError as error:
+            assert error.code == 404
+
+
 def test_make_run_serves_the_console_on_stdin_until_eof(example_workdir: Path) -> None:
     """What `make run` does with no Slack tokens: the scheduler, /healthz and /readyz, and the
     console; the banner says so; at the end of stdin it stops with 0."""
@@ -258,8 +275,17 @@ def test_the_deployment_serves_with_probes_and_slack_secrets() -> None:
     assert {"deployment.yaml", "service.yaml"} <= set(kustomization["resources"])
     deployment = yaml.safe_load((base / "deployment.yaml").read_text())
     [container] = deployment["spec"]["template"]["spec"]["containers"]
-    assert container["command"][0] == "namespace-ctl"
-    assert container["args"] == ["serve", "--port", "3000"]
+    assert "command" not in container  # the image's ENTRYPOINT is namespace-ctl
+    assert container["args"] == [
+        "--config",
+        "/etc/namespace-ctl/config.yaml",
+        "serve",
+        "--port",
+        "3000",
+        "--metrics-port",
+        "9090",
+        "--no-console",
+    ]
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     secrets = {
@@ -269,5 +295,8 @@ def test_the_deployment_serves_with_probes_and_slack_secrets() -> None:
     }
     assert set(secrets) == {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"}
     assert [n for n, ref in secrets.items() if ref.get("optional")] == ["SLACK_APP_TOKEN"]
-    service = yaml.safe_load((base / "service.yaml").read_text())
-    assert service["spec"]["ports"] == [{"name": "http", "port": 3000, "targetPort": "http"}]
+    slack, metrics = yaml.safe_load_all((base / "service.yaml").read_text())
+    assert slack["spec"]["ports"] == [
+        {"name": "http", "port": 3000, "targetPort": "http", "protocol": "TCP"}
+    ]
+    assert [p["name"] for p in metrics["spec"]["ports"]] == ["metrics"]

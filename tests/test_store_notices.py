@@ -166,15 +166,15 @@ def test_sqlite_migrates_a_version_2_file_and_indexes_due(tmp_path: Path) -> Non
     store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         plan = " ".join(
             str(row[-1])
             for row in conn.execute(
                 "EXPLAIN QUERY PLAN SELECT * FROM notices WHERE sent_at IS NULL "
-                "AND next_attempt_at <= 5 ORDER BY at LIMIT 10"
+                "AND expired_at IS NULL AND next_attempt_at <= 5 ORDER BY at LIMIT 10"
             )
         )
-        assert "idx_notices_unsent" in plan
+        assert "idx_notices_pending" in plan
     finally:
         conn.close()
 

@@ -18,6 +18,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.slack import DEPS_KEY, BotDeps, actions, commands, home, views
 from bot.slack import blocks as ui
+from bot.slack.auth import AuthGate, SlackAuth
+from bot.slack.health import SlackApiHealth
 from bot.slack.notifier import SlackNotifier
 from core.activation import ActivationService
 from core.clock import Clock
@@ -54,26 +56,36 @@ def create_app(
     signing_secret: str,
     clock: Clock,
     work: Executor | None = None,
+    own_notices: bool = False,
 ) -> App:
     """A Bolt app over the use cases. Listeners ack first (`process_before_response` False)
     and hand slow work to `work` (a pool of WORK_THREADS by default; the console passes an
     inline executor); the Web API is `config.slack.api_base_url` (a fake in tests), with
-    Slack's rate limits retried."""
+    Slack's rate limits retried. `own_notices`: the notifier delivers only the notices this
+    process posts (the console: it must never consume a shared store's outbox)."""
     base_url = config.slack.api_base_url
-    client = WebClient(token=token, base_url=base_url if base_url.endswith("/") else base_url + "/")
+    base_url = base_url if base_url.endswith("/") else base_url + "/"
+    client = WebClient(token=token, base_url=base_url)
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+    health = SlackApiHealth()
+    auth = SlackAuth(client, health)
 
     app = App(
         name="namespace-ctl",
-        client=client,
+        # Bolt's own client holds no token: each request's client gets the bot token from
+        # `authorize` (the cached auth.test), and `auth` answers when auth.test fails.
+        client=WebClient(base_url=base_url, retry_handlers=list(client.retry_handlers)),
         signing_secret=signing_secret,
         process_before_response=False,
-        token_verification_enabled=False,  # auth.test on the first request, not at start
-        # After the signature check, before anything reads the body.
-        before_authorize=PayloadGuard(client),
+        authorize=auth.bolt_authorize(),
+        # After the signature check, before anything reads the body: malformed payloads, then
+        # auth.test (first request only; a failure is answered 200 with the reason).
+        before_authorize=Chain(PayloadGuard(client), AuthGate(auth)),
     )
     _VERIFIERS[app] = SignatureVerifier(signing_secret)
-    notifier = SlackNotifier(ctl.namespaces.outbox, client, config, clock)
+    notifier = SlackNotifier(
+        ctl.namespaces.outbox, client, config, clock, health=health, own_notices_only=own_notices
+    )
     work = work or ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="slack-work")
     deps = BotDeps(ctl=ctl, config=config, clock=clock, notifier=notifier, work=work)
     _DEPS[app] = deps
@@ -93,6 +105,26 @@ def create_app(
     home.register(app)
     actions.register_fallback(app)
     return app
+
+
+class Chain(Middleware):
+    """Several middlewares in one slot (Bolt's `before_authorize` takes one), in order."""
+
+    def __init__(self, *middlewares: Middleware) -> None:
+        self.middlewares = middlewares
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse | None:
+        def run(index: int) -> BoltResponse:
+            if index == len(self.middlewares):
+                return next()
+            answer = self.middlewares[index].process(
+                req=req, resp=resp, next=lambda: run(index + 1)
+            )
+            return resp if answer is None else answer  # None: Bolt's "stop here, as is"
+
+        return run(0)
 
 
 class PayloadGuard(Middleware):
@@ -149,6 +181,11 @@ def malformed(body: Any) -> str | None:
 def work_pool_of(app: App) -> Executor:
     """Where the app's listeners run their work after the ack (to drain at shutdown)."""
     return _DEPS[app].work
+
+
+def slack_health_of(app: App) -> SlackApiHealth:
+    """What the app last learnt of Slack's Web API (for /metrics and /readyz)."""
+    return _DEPS[app].notifier.health
 
 
 def notifier_of(app: App) -> SlackNotifier:

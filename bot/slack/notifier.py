@@ -9,7 +9,14 @@ Slack being down never blocks anything: a failed delivery is counted on the noti
 later with backoff (the outbox's), never dropped. An error Slack returns for one notice does not
 stop the others; an unreachable Slack ends the drain (the rest wait for the next one). One drain
 runs at a time; `kick()` asks the background thread (`start()`) for one now, e.g. right after a
-notice is posted.
+notice is posted. A notice older than `slack.notice_max_age` is expired instead of posted late
+(`Outbox.expire`). Every outcome is told to `health` (`bot.slack.health`: /metrics, /readyz);
+`drain_report()` says what one drain did, and `scheduled_drain` turns a drain in which Slack was
+down and nothing got through into a job that did not succeed (`bot.jobs.JobIncomplete`).
+
+`own_notices_only` (the console, `serve` without Slack tokens): the drain delivers only the
+notices posted through this process's outbox since the notifier was made, never the shared
+store's others (a CLI's, a serving replica's), which must reach the real Slack.
 
 The weekly summary also gets its chart (`chart.render_week_chart`), uploaded with
 `files_upload_v2` in the thread of its message once that message is posted and the notice marked
@@ -26,15 +33,18 @@ import re
 import threading
 import urllib.error
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
+from bot.jobs import JobIncomplete
 from bot.slack import notice_blocks
 from bot.slack.blocks import Block
 from bot.slack.chart import chart_alt_text, render_week_chart
+from bot.slack.health import OTHER, SLACK_ERROR, UNREACHABLE, SlackApiHealth, answered_down
 from core.clock import Clock, epoch
 from core.config import Config
 from core.models import Notice, NoticeKind
@@ -80,15 +90,50 @@ class _Result(Enum):
     WAITING = "waiting"  # for another notice of the batch
     FAILED = "failed"
     UNREACHABLE = "unreachable"
+    EXPIRED = "expired"  # older than slack.notice_max_age: given up, kept
+
+
+@dataclass
+class DrainReport:
+    """What one drain did. `slack_down`: some attempt found Slack's Web API unusable (no
+    answer, an HTTP 5xx, the token refused)."""
+
+    delivered: int = 0
+    failed: int = 0
+    expired: int = 0
+    slack_down: bool = False
+
+    def count(self, results: list[_Result]) -> None:
+        self.delivered += results.count(_Result.DELIVERED)
+        self.failed += results.count(_Result.FAILED) + results.count(_Result.UNREACHABLE)
+        self.expired += results.count(_Result.EXPIRED)
 
 
 class SlackNotifier:
-    def __init__(self, outbox: Outbox, client: WebClient, config: Config, clock: Clock) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        client: WebClient,
+        config: Config,
+        clock: Clock,
+        *,
+        health: SlackApiHealth | None = None,
+        own_notices_only: bool = False,
+    ) -> None:
         self.outbox = outbox
         self.client = client
         self.config = config
         self.clock = clock
+        self.health = health or SlackApiHealth()
+        self.last_drain = DrainReport()
         self._drain_lock = threading.Lock()
+        self._down = False  # during a drain: Slack was found down
+        # The ids this process posted (own_notices_only), until delivered or expired.
+        self._own: set[str] | None = None
+        self._own_lock = threading.Lock()
+        if own_notices_only:
+            self._own = set()
+            outbox.on_post(self._posted_here)
         # Leader election: only the leader delivers (a follower's drain sends nothing).
         self.may_deliver: Callable[[], bool] = lambda: True
         self._wanted = threading.Event()
@@ -100,18 +145,46 @@ class SlackNotifier:
     def drain(self, now: datetime | None = None) -> int:
         """Deliver every notice due at `now` (the product clock's now by default); return how
         many were delivered. Never raises for a delivery problem."""
+        return self.drain_report(now).delivered
+
+    def drain_report(self, now: datetime | None = None) -> DrainReport:
+        """`drain`, saying what it did (also kept as `last_drain`)."""
         if not self.may_deliver():
-            return 0
+            return DrainReport()
         with self._drain_lock:
             ts = epoch(now or self.clock.now())
-            delivered = 0
+            report = DrainReport()
+            self._down = False
             for _ in range(MAX_BATCHES):
-                due = self.outbox.due(ts, BATCH)
+                due = self._due(ts, BATCH)
                 results = self._deliver_all(due, ts)
-                delivered += results.count(_Result.DELIVERED)
+                report.count(results)
                 if _Result.UNREACHABLE in results or len(due) < BATCH:
                     break
-            return delivered
+            report.slack_down = self._down
+            self.last_drain = report
+            return report
+
+    def _due(self, ts: int, limit: int) -> list[Notice]:
+        if self._own is None:
+            return self.outbox.due(ts, limit)
+        with self._own_lock:
+            ids = sorted(self._own)
+        due: list[Notice] = []
+        for notice_id in ids:
+            notice = self.outbox.get(notice_id)
+            if notice is None or not notice.pending:
+                with self._own_lock:
+                    self._own.discard(notice_id)
+            elif notice.next_attempt_at <= ts:
+                due.append(notice)
+        due.sort(key=lambda n: (n.at, n.sequence, n.notice_id))
+        return due[:limit]
+
+    def _posted_here(self, notice: Notice) -> None:
+        assert self._own is not None
+        with self._own_lock:
+            self._own.add(notice.notice_id)
 
     def _deliver_all(self, notices: list[Notice], ts: int) -> list[_Result]:
         """Deliver in order; a notice waiting for another of the same batch (a decision whose
@@ -135,32 +208,51 @@ class SlackNotifier:
     def _deliver(self, notice: Notice, ts: int, may_wait: bool = False) -> _Result:
         # Re-read: another drain (or an eventually consistent index) may be behind.
         current = self.outbox.get(notice.notice_id)
-        if current is None or current.sent:
+        if current is None or not current.pending:
             return _Result.SKIPPED
+        max_age = int(self.config.slack.notice_max_age.total_seconds())
+        if self.outbox.expire(current, ts, max_age):
+            self.health.notice_expired()
+            return _Result.EXPIRED
+        method = f"notice {current.notice_id}"
         try:
             ref = self._send(current)
         except SlackApiError as exc:
-            self.outbox.failed(current.notice_id, f"Slack: {exc.response.get('error')}", ts)
+            error = f"Slack: {exc.response.get('error')}"
+            self._failed(current, error, ts, SLACK_ERROR, down=answered_down(exc))
             return _Result.FAILED
         except NotYet as exc:
             if may_wait:
                 return _Result.WAITING
-            self.outbox.failed(current.notice_id, str(exc), ts)
+            self._failed(current, str(exc), ts, OTHER)
             return _Result.FAILED
         except ChartNotUploaded as exc:
-            self.outbox.failed(current.notice_id, str(exc), ts)
+            self._failed(current, str(exc), ts, SLACK_ERROR)
             return _Result.FAILED
         except OSError as exc:  # refused, unreachable, timed out (URLError is an OSError)
-            self.outbox.failed(current.notice_id, f"Slack unreachable: {exc}", ts)
+            self._failed(current, f"Slack unreachable: {exc}", ts, UNREACHABLE, down=True)
             return _Result.UNREACHABLE
         except Exception as exc:
             log.exception("notice %s could not be rendered or sent", current.notice_id)
-            self.outbox.failed(current.notice_id, f"{type(exc).__name__}: {exc}", ts)
+            self._failed(current, f"{type(exc).__name__}: {exc}", ts, OTHER)
             return _Result.FAILED
+        self.health.succeeded(method)
         marked = self.outbox.delivered(current.notice_id, ts, ref)
         if marked and current.kind is NoticeKind.WEEKLY_SUMMARY and not _is_chart(current):
             self._chart_for(current, ref, ts)
         return _Result.DELIVERED
+
+    def _failed(
+        self, notice: Notice, error: str, ts: int, reason: str, down: bool | None = None
+    ) -> None:
+        """Count the failed attempt on the notice and in `health` (`down`: what it says of
+        Slack's Web API; None: nothing, e.g. a notice waiting for another)."""
+        self.outbox.failed(notice.notice_id, error, ts)
+        self.health.delivery_failed(reason)
+        if down is not None:
+            self.health.failed(f"notice {notice.notice_id}", error, down=down)
+        if down:
+            self._down = True
 
     def _send(self, notice: Notice) -> str:
         """Send one notice; return where it went (`<channel>:<ts>`)."""
@@ -191,7 +283,7 @@ class SlackNotifier:
         """chat.update the request's approvals message; None when it was never announced here."""
         request = notice_blocks.request_of(notice)
         opened = self.outbox.get(request_notice_id(request.request_id))
-        if opened is None:
+        if opened is None or opened.expired:  # never announced here (or given up unsent)
             return None
         if not opened.sent or ":" not in opened.sent_ref:
             raise NotYet(f"the message of request {request.request_id} is not posted yet")
@@ -288,6 +380,30 @@ class SlackNotifier:
                 self.drain()
             except Exception:  # e.g. the store is unreachable: the next kick or job tries again
                 log.exception("draining the notices failed")
+
+
+def scheduled_drain(notifier: SlackNotifier) -> Callable[[datetime], int]:
+    """The `drain-notices` job: a drain that raises `JobIncomplete` when nothing got through
+    while Slack is down (this drain's attempts failed that way, or it attempted nothing because
+    every pending notice is backing off after such a failure), so the job's last successful run
+    (a metric alerts watch) does not advance while the notices wait."""
+
+    def drain(at: datetime) -> int:
+        report = notifier.drain_report(at)
+        if report.delivered == 0 and _stuck(notifier, report):
+            raise JobIncomplete(
+                f"no notice delivered ({report.failed} attempts failed): Slack's Web API is down "
+                f"({notifier.health.snapshot().error}); the notices wait in the outbox"
+            )
+        return report.delivered
+
+    return drain
+
+
+def _stuck(notifier: SlackNotifier, report: DrainReport) -> bool:
+    if report.failed:
+        return report.slack_down
+    return notifier.health.snapshot().up is False and notifier.outbox.pending_count() > 0
 
 
 def _is_chart(notice: Notice) -> bool:

@@ -201,21 +201,28 @@ class Store(Protocol):
     def get_notice(self, notice_id: str) -> Notice | None: ...
 
     def due_notices(self, now: int, limit: int) -> list[Notice]:
-        """Unsent notices with `next_attempt_at <= now`, oldest `at` first (then `sequence`, then
-        id), at most `limit`; served by an index on unsent notices, not a scan."""
+        """Pending notices (neither sent nor expired) with `next_attempt_at <= now`, oldest `at`
+        first (then `sequence`, then id), at most `limit`; served by an index on pending
+        notices, not a scan."""
         ...
 
     def mark_notice_delivered(self, notice_id: str, at: int, ref: str) -> bool:
-        """Set `sent_at` and `sent_ref` (conditional: only if unsent). True if this call did."""
+        """Set `sent_at` and `sent_ref` (conditional: only if pending). True if this call did."""
         ...
 
     def mark_notice_failed(self, notice_id: str, error: str, next_attempt_at: int) -> Notice | None:
         """Count a failed attempt: `attempts + 1`, `last_error`, `next_attempt_at` (conditional:
-        only if unsent). The updated notice, or None when it is missing or already sent."""
+        only if pending). The updated notice, or None when it is missing, sent or expired."""
+        ...
+
+    def mark_notice_expired(self, notice_id: str, at: int) -> bool:
+        """Set `expired_at` (conditional: only if pending): the notice is kept, never due again.
+        True if this call did."""
         ...
 
     def pending_notice_count(self) -> int:
-        """How many notices are not delivered yet (due or waiting for a retry)."""
+        """How many notices are pending: not delivered, not expired (due or waiting for a
+        retry)."""
         ...
 
     def close(self) -> None: ...

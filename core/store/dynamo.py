@@ -45,8 +45,9 @@ Tables (created when missing, on-demand billing), all named `{table_prefix}` + t
   status; every decision is still a conditional write on the table itself.
 - `notices`: the outbox of channel notices, HASH `notice_id` (S); `facts` is a JSON string
   (exact, and no DynamoDB type quirks). The sparse GSI `unsent_notices` (HASH `unsent` = "1",
-  RANGE `next_attempt_at` N) holds only notices not yet delivered: `unsent` is written with a new
-  notice and removed on delivery, so `due_notices` is a Query, never a Scan. The index is
+  RANGE `next_attempt_at` N) holds only pending notices: `unsent` is written with a new notice
+  and removed on delivery or expiry (`expired_at`, `slack.notice_max_age`), so `due_notices` and
+  `pending_notice_count` are Queries, never a Scan. The index is
   eventually consistent: a notice just delivered may still show there, so readers re-read it
   from the table (consistent) before acting.
 
@@ -108,6 +109,10 @@ BATCH_LIMIT = 25  # items in one BatchWriteItem
 INDEX_WAIT_SECONDS = 1_800
 STATUS_INDEX = "by_status"
 UNSENT_INDEX = "unsent_notices"
+# A notice still to deliver: neither sent nor expired (#id, #sent, #expired in the names).
+_NOTICE_PENDING = (
+    "attribute_exists(#id) AND attribute_not_exists(#sent) AND attribute_not_exists(#expired)"
+)
 UNSENT_ATTR = "unsent"
 UNSENT = "1"
 COUNTER_PREFIX = "#count#"
@@ -865,7 +870,7 @@ class DynamoStore:
         due = [_to_notice(_from_attrs(raw)) for page in pages for raw in page["Items"]]
         # The index orders by next_attempt_at; the contract is oldest event first.
         due.sort(key=lambda n: (n.at, n.sequence, n.notice_id))
-        return [n for n in due if n.sent_at is None][:limit]
+        return [n for n in due if n.pending][:limit]
 
     def mark_notice_delivered(self, notice_id: str, at: int, ref: str) -> bool:
         try:
@@ -875,14 +880,36 @@ class DynamoStore:
                 TableName=self.notices_table,
                 Key=_to_attrs({"notice_id": notice_id}),
                 UpdateExpression="SET #sent = :at, #ref = :ref REMOVE #u",
-                ConditionExpression="attribute_exists(#id) AND attribute_not_exists(#sent)",
+                ConditionExpression=_NOTICE_PENDING,
                 ExpressionAttributeNames={
                     "#id": "notice_id",
                     "#sent": "sent_at",
+                    "#expired": "expired_at",
                     "#ref": "sent_ref",
                     "#u": UNSENT_ATTR,
                 },
                 ExpressionAttributeValues=_to_attrs({":at": at, ":ref": ref}),
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    def mark_notice_expired(self, notice_id: str, at: int) -> bool:
+        try:
+            self._call(
+                "mark a notice expired",
+                self._client.update_item,
+                TableName=self.notices_table,
+                Key=_to_attrs({"notice_id": notice_id}),
+                UpdateExpression="SET #expired = :at REMOVE #u",
+                ConditionExpression=_NOTICE_PENDING,
+                ExpressionAttributeNames={
+                    "#id": "notice_id",
+                    "#sent": "sent_at",
+                    "#expired": "expired_at",
+                    "#u": UNSENT_ATTR,
+                },
+                ExpressionAttributeValues=_to_attrs({":at": at}),
             )
         except _ConditionFailed:
             return False
@@ -898,10 +925,11 @@ class DynamoStore:
                 UpdateExpression=(
                     "SET #tries = if_not_exists(#tries, :zero) + :one, #err = :err, #next = :next"
                 ),
-                ConditionExpression="attribute_exists(#id) AND attribute_not_exists(#sent)",
+                ConditionExpression=_NOTICE_PENDING,
                 ExpressionAttributeNames={
                     "#id": "notice_id",
                     "#sent": "sent_at",
+                    "#expired": "expired_at",
                     "#tries": "attempts",
                     "#err": "last_error",
                     "#next": "next_attempt_at",
@@ -1555,7 +1583,7 @@ def _to_request(item: Mapping[str, Any]) -> ActivationRequest:
 def _notice_item(notice: Notice) -> dict[str, Any]:
     item = _without_none(notice.model_dump(mode="json"))
     item["facts"] = json.dumps(notice.model_dump(mode="json")["facts"], sort_keys=True)
-    if notice.sent_at is None:
+    if notice.pending:
         item[UNSENT_ATTR] = UNSENT  # in the sparse unsent_notices index
     return item
 

@@ -20,7 +20,9 @@ Tables:
 - `activation_requests` (schema version 2): approval requests and bookings, primary key
   `request_id`, indexed on (status, created_at) for `list_requests`.
 - `notices` (schema version 3): the outbox of channel notices, primary key `notice_id`, `facts`
-  as JSON; a partial index on unsent notices by `next_attempt_at` serves `due_notices`.
+  as JSON; a partial index on pending notices by `next_attempt_at` serves `due_notices`.
+  Version 5 adds `expired_at` (a notice given up unsent) and rebuilds that index over the
+  notices neither sent nor expired.
 - `activity_crossings` (schema version 4): for every closed record, one row per UTC midnight its
   interval crosses (start < midnight < end), holding the record's key; written in the same
   transaction that closes (or adds closed) the record; version 4 fills it for existing records.
@@ -129,7 +131,9 @@ _NOTICE_COLUMNS = (
     "last_error",
     "sent_at",
     "sent_ref",
+    "expired_at",
 )
+_PENDING = "sent_at IS NULL AND expired_at IS NULL"
 _SELECT_NOTICE = f"SELECT {', '.join(_NOTICE_COLUMNS)} FROM {NOTICES_TABLE}"
 _OLDEST_FIRST = "timestamp_start ASC, namespace_name ASC, operation_type ASC"
 _KEY_COLUMNS = ("namespace_name", "timestamp_start", "operation_type")
@@ -266,6 +270,14 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             SELECT midnight, {", ".join(_KEY_COLUMNS)} FROM crossed
             WHERE midnight < timestamp_end
             ON CONFLICT DO NOTHING""",
+    ),
+    # 5: notices given up unsent (`slack.notice_max_age`); the index holds pending ones only.
+    (
+        f"ALTER TABLE {NOTICES_TABLE} ADD COLUMN expired_at INTEGER",
+        "DROP INDEX IF EXISTS idx_notices_unsent",
+        f"""CREATE INDEX IF NOT EXISTS idx_notices_pending
+            ON {NOTICES_TABLE} (next_attempt_at, at)
+            WHERE {_PENDING}""",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -640,9 +652,9 @@ class SqliteStore:
     def due_notices(self, now: int, limit: int) -> list[Notice]:
         if limit <= 0:
             return []
-        # Served by the partial index idx_notices_unsent.
+        # Served by the partial index idx_notices_pending.
         sql = (
-            f"{_SELECT_NOTICE} WHERE sent_at IS NULL AND next_attempt_at <= ? "
+            f"{_SELECT_NOTICE} WHERE {_PENDING} AND next_attempt_at <= ? "
             "ORDER BY at ASC, sequence ASC, notice_id ASC LIMIT ?"
         )
         return [_notice_from_row(r) for r in self._read("list due notices", sql, (now, limit))]
@@ -650,15 +662,20 @@ class SqliteStore:
     def mark_notice_delivered(self, notice_id: str, at: int, ref: str) -> bool:
         sql = (
             f"UPDATE {NOTICES_TABLE} SET sent_at = ?, sent_ref = ? "
-            "WHERE notice_id = ? AND sent_at IS NULL"
+            f"WHERE notice_id = ? AND {_PENDING}"
         )
         with self._write("mark a notice delivered") as conn:
             return conn.execute(sql, (at, ref, notice_id)).rowcount == 1
 
+    def mark_notice_expired(self, notice_id: str, at: int) -> bool:
+        sql = f"UPDATE {NOTICES_TABLE} SET expired_at = ? WHERE notice_id = ? AND {_PENDING}"
+        with self._write("mark a notice expired") as conn:
+            return conn.execute(sql, (at, notice_id)).rowcount == 1
+
     def mark_notice_failed(self, notice_id: str, error: str, next_attempt_at: int) -> Notice | None:
         sql = (
             f"UPDATE {NOTICES_TABLE} SET attempts = attempts + 1, last_error = ?, "
-            "next_attempt_at = ? WHERE notice_id = ? AND sent_at IS NULL"
+            f"next_attempt_at = ? WHERE notice_id = ? AND {_PENDING}"
         )
         with self._write("count a failed notice") as conn:
             if conn.execute(sql, (error, next_attempt_at, notice_id)).rowcount != 1:
@@ -669,7 +686,7 @@ class SqliteStore:
     def pending_notice_count(self) -> int:
         rows = self._read(
             "count pending notices",
-            f"SELECT count(*) FROM {NOTICES_TABLE} WHERE sent_at IS NULL",
+            f"SELECT count(*) FROM {NOTICES_TABLE} WHERE {_PENDING}",
             (),
         )
         return int(rows[0][0])
