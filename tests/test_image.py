@@ -4,6 +4,7 @@ writable root filesystem; `.dockerignore` and `make image` agree with it."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -194,8 +195,15 @@ def test_dockerignore_keeps_the_context_to_what_the_build_copies() -> None:
 def test_make_image_tags_the_projects_version() -> None:
     if shutil.which("make") is None:
         pytest.fail("make is not installed: the Makefile's `image` target cannot be checked")
+    # Run under `make test`, a nested make would print "Entering directory" lines: a clean env.
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}}
     dry = subprocess.run(
-        ["make", "-n", "image"], cwd=ROOT, capture_output=True, text=True, timeout=30
+        ["make", "--no-print-directory", "-n", "image"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
     )
     assert dry.returncode == 0, dry.stderr
     command = dry.stdout.strip().splitlines()[-1]
