@@ -10,27 +10,47 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from importlib import metadata
+from typing import Any, NoReturn
 
 from bot import cli_activation, cli_estimate, cli_report
 from bot.render import local
-from core.activation import ActivationService, Housekeeping
-from core.clock import Clock, parse_instant
+from core import parse
+from core.activation import Housekeeping
+from core.app import NamespaceCtl
+from core.clock import Clock
 from core.config import Config, load_config
 from core.errors import ConfigError, NamespaceCtlError, RefusedError
-from core.models import ActivityRecord, OperationResult, OutcomeStatus
-from core.service import StatusReport
-from core.wiring import build_activation
+from core.models import ActivationSlot, ActivityRecord, OperationResult, OutcomeStatus
+from core.service import NamespaceStatus, StatusReport
+from core.wiring import build_app
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+GLOBAL_OPTIONS = ("--config", "--now")
 
 
 class UsageError(Exception):
     """Bad usage (exit 2)."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a hint when a global option was given after the command."""
+
+    def error(self, message: str) -> NoReturn:
+        if "unrecognized arguments" in message and any(
+            option in message for option in GLOBAL_OPTIONS
+        ):
+            message += (
+                f"\n  {' and '.join(GLOBAL_OPTIONS)} are global options: put them before the "
+                "command, e.g. namespace-ctl --config FILE status"
+            )
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="namespace-ctl",
         description="Put Kubernetes namespaces to sleep after business hours and wake them.",
     )
@@ -38,9 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--now", help="pretend it is this ISO-8601 time at start (naive = configured zone)"
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"namespace-ctl {_version()}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=Parser
+    )
 
-    status = commands.add_parser("status", help="state of every namespace and the schedule")
+    status = commands.add_parser(
+        "status", help="state of every namespace (or one) and the schedule"
+    )
+    status.add_argument("namespace", nargs="?", metavar="NS", help="only this namespace")
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
     for name, text in (
@@ -87,6 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    try:
+        return metadata.version("namespace-ctl")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def _operation_flags(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     cmd.add_argument("--json", action="store_true", help="machine-readable result")
@@ -111,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         clock = _clock(args.now, config)
         # The command's instant: `--now` exactly, so its records carry that timestamp.
         args.instant = clock.now()
-        ctl = build_activation(config, clock)
+        ctl = build_app(config, clock)
     except (ConfigError, UsageError) as exc:
         print(f"namespace-ctl: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -123,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `| head`: the reader left; not an error of ours
         sys.stderr.close()
         return EXIT_OK
+    except parse.InputError as exc:
+        print(f"namespace-ctl: {exc.field}: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
     except RefusedError as exc:
         print(f"namespace-ctl: refused: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -130,24 +166,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"namespace-ctl: {exc}", file=sys.stderr)
         return EXIT_FAILED
     finally:
-        ctl.store.close()
+        ctl.close()
 
 
 def _clock(now: str | None, config: Config) -> Clock:
     if now is None:
         return Clock()
     try:
-        return Clock(parse_instant(now, config.zone))
-    except ValueError as exc:
-        raise UsageError(f"--now: {exc}") from None
+        return Clock(parse.instant(now, config.zone, "--now"))
+    except parse.InputError as exc:
+        raise UsageError(f"--now: {exc.message}") from None
 
 
 # ---- commands ------------------------------------------------------------------------------
 
 
-def cmd_status(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
-    report = ctl.namespaces.status(at=args.instant)
-    slots = ctl.slots()
+def cmd_status(ctl: NamespaceCtl, args: argparse.Namespace, config: Config) -> int:
+    report = ctl.schedule.status(at=args.instant)
+    slots = ctl.activations.live()
+    if args.namespace is not None:
+        report, slots = _only(report, slots, args.namespace)
     if args.json:
         _print_json(
             report.model_dump(mode="json") | {"activations": [s.model_dump() for s in slots]}
@@ -158,13 +196,25 @@ def cmd_status(ctl: ActivationService, args: argparse.Namespace, config: Config)
     return EXIT_OK
 
 
-def cmd_operation(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
+def _only(
+    report: StatusReport, slots: list[ActivationSlot], name: str
+) -> tuple[StatusReport, list[ActivationSlot]]:
+    rows = [n for n in report.namespaces if n.namespace == name]
+    if not rows:
+        raise RefusedError(
+            f"namespace {name!r} not found in the cluster (`namespace-ctl status` lists them)"
+        )
+    shown = report.model_copy(update={"namespaces": rows})
+    return shown, [s for s in slots if s.namespace == name]
+
+
+def cmd_operation(ctl: NamespaceCtl, args: argparse.Namespace, config: Config) -> int:
     if args.command == "reconcile":
-        chores, result = ctl.reconcile(dry_run=args.dry_run, at=args.instant)
+        chores, result = ctl.schedule.reconcile(dry_run=args.dry_run, at=args.instant)
         _print_chores(chores, config)
     else:
-        service = ctl.namespaces
-        run = service.shutdown if args.command == "shutdown" else service.startup
+        schedule = ctl.schedule
+        run = schedule.shutdown if args.command == "shutdown" else schedule.startup
         result = run(args.namespaces, dry_run=args.dry_run, at=args.instant)
     if args.json:
         _print_json(result.model_dump(mode="json") | {"ok": result.ok})
@@ -190,8 +240,8 @@ def _print_chores(chores: Housekeeping, config: Config) -> None:
         print(f"repaired a half-opened window: {slot.namespace}")
 
 
-def cmd_history(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
-    records = ctl.namespaces.history(args.namespace, args.limit)
+def cmd_history(ctl: NamespaceCtl, args: argparse.Namespace, config: Config) -> int:
+    records = ctl.reports.history(args.namespace, args.limit)
     if args.json:
         _print_json([record.seed_dict() for record in records])
     else:
@@ -199,13 +249,13 @@ def cmd_history(ctl: ActivationService, args: argparse.Namespace, config: Config
     return EXIT_OK
 
 
-def cmd_serve(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
+def cmd_serve(ctl: NamespaceCtl, args: argparse.Namespace, config: Config) -> int:
     from bot import serve
 
     server = serve.Serve(
         ctl,
         config,
-        ctl.namespaces.clock,
+        ctl.clock,
         host=args.host,
         port=args.port,
         metrics_port=args.metrics_port,
@@ -220,13 +270,13 @@ def cmd_serve(ctl: ActivationService, args: argparse.Namespace, config: Config) 
         return EXIT_USAGE
 
 
-def cmd_console(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
+def cmd_console(ctl: NamespaceCtl, args: argparse.Namespace, config: Config) -> int:
     from bot.console import run_console
 
-    return run_console(ctl, config, ctl.namespaces.clock, sys.stdin, sys.stdout)
+    return run_console(ctl, config, ctl.clock, sys.stdin, sys.stdout)
 
 
-COMMANDS: dict[str, Callable[[ActivationService, argparse.Namespace, Config], int]] = {
+COMMANDS: dict[str, Callable[[NamespaceCtl, argparse.Namespace, Config], int]] = {
     "status": cmd_status,
     "shutdown": cmd_operation,
     "startup": cmd_operation,
@@ -255,15 +305,22 @@ def render_status(report: StatusReport, config: Config) -> str:
         f"{'NAMESPACE':<28} {'STATE':<14} {'WANTED':<7} {'WORKLOADS':>9} {'ASLEEP':>6}  NOTE",
     ]
     for ns in report.namespaces:
-        note = ns.excluded or (
-            f"asleep since {local(ns.asleep_since, config)}" if ns.asleep_since else ""
-        )
+        note = ns.excluded or _status_note(ns, config)
         wanted = "-" if ns.excluded else ns.desired.value
         lines.append(
             f"{ns.namespace:<28} {ns.state:<14} {wanted:<7} "
             f"{ns.workloads:>9} {ns.sleeping:>6}  {note}"
         )
     return "\n".join(lines)
+
+
+def _status_note(ns: NamespaceStatus, config: Config) -> str:
+    if ns.window is not None:
+        return (
+            f"awake by activation until {local(ns.window.ends_at, config)} "
+            f"({ns.window.user_id}, {ns.window.cost_center})"
+        )
+    return f"asleep since {local(ns.asleep_since, config)}" if ns.asleep_since else ""
 
 
 def render_result(result: OperationResult, config: Config) -> str:

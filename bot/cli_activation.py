@@ -13,13 +13,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.render import local
-from core.activation import ActivationService, Opened
-from core.clock import parse_instant
-from core.config import Config, format_duration, parse_duration
+from core import parse
+from core.activation import Opened
+from core.app import NamespaceCtl
+from core.config import Config, format_duration
 from core.models import ActivationRequest, ActivationSlot, CostCenterPermission, RequestStatus
 from core.policy import Refusal, RefusalReason
 
-Command = Callable[[ActivationService, argparse.Namespace, Config], int]
+Command = Callable[[NamespaceCtl, argparse.Namespace, Config], int]
 
 
 def add_commands(commands: Any) -> None:
@@ -27,7 +28,7 @@ def add_commands(commands: Any) -> None:
     activate = commands.add_parser("activate", help="wake a namespace now, after hours")
     _target(activate, cost_center=True)
     activate.add_argument("--for", dest="duration", help="window length, e.g. 2h (default: config)")
-    activate.add_argument("--reason", default="", help="why (required)")
+    activate.add_argument("--reason", required=True, help="why (recorded)")
 
     deactivate = commands.add_parser("deactivate", help="end a namespace's activation window now")
     _target(deactivate)
@@ -39,7 +40,7 @@ def add_commands(commands: Any) -> None:
     request = commands.add_parser("request", help="ask for an activation (a colleague approves)")
     _target(request, cost_center=True)
     request.add_argument("--for", dest="duration", help="window length, e.g. 2h")
-    request.add_argument("--reason", default="", help="why (required)")
+    request.add_argument("--reason", required=True, help="why (recorded)")
     request.add_argument("--at", help="a booking: start at this ISO-8601 time")
 
     requests = commands.add_parser("requests", help="pending requests (--all: every request)")
@@ -60,7 +61,7 @@ def add_commands(commands: Any) -> None:
     _target(book, cost_center=True)
     book.add_argument("--at", required=True, help="start, ISO-8601 (naive = configured zone)")
     book.add_argument("--for", dest="duration", help="window length, e.g. 2h")
-    book.add_argument("--reason", default="", help="why (required)")
+    book.add_argument("--reason", required=True, help="why (recorded)")
 
     bookings = commands.add_parser("bookings", help="upcoming bookings, soonest first")
     bookings.add_argument("--json", action="store_true")
@@ -110,41 +111,41 @@ def _costcenter_commands(commands: Any) -> None:
 # ---- commands ------------------------------------------------------------------------------
 
 
-def cmd_activate(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
-    opened = ctl.activate(
+def cmd_activate(ctl: NamespaceCtl, args: argparse.Namespace, config: Config) -> int:
+    opened = ctl.activations.activate(
         args.namespace,
         args.cost_center,
         args.user,
         _duration(args.duration),
-        args.reason,
+        _reason(args.reason),
         args.instant,
     )
     print(render_opened(opened, config))
     return 1 if opened.failed else 0
 
 
-def cmd_deactivate(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
-    slot = ctl.deactivate(args.namespace, args.user, args.instant)
+def cmd_deactivate(ctl: NamespaceCtl, args: argparse.Namespace, config: Config) -> int:
+    slot = ctl.activations.deactivate(args.namespace, args.user, args.instant)
     print(f"{slot.namespace}: window ended by {args.user}; back on schedule")
     return 0
 
 
-def cmd_extend(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
+def cmd_extend(ctl: NamespaceCtl, args: argparse.Namespace, config: Config) -> int:
     duration = _duration(args.duration)
     assert duration is not None
-    slot = ctl.extend(args.namespace, duration, args.user, args.instant)
+    slot = ctl.activations.extend(args.namespace, duration, args.user, args.instant)
     print(f"{slot.namespace}: awake until {local(slot.ends_at, config)}")
     return 0
 
 
-def cmd_request(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
+def cmd_request(ctl: NamespaceCtl, args: argparse.Namespace, config: Config) -> int:
     starts = _instant(args.at, config) if args.at else None
-    request = ctl.request(
+    request = ctl.approvals.request(
         args.namespace,
         args.cost_center,
         args.user,
         _duration(args.duration),
-        args.reason,
+        _reason(args.reason),
         args.instant,
         starts,
     )
@@ -152,14 +153,14 @@ def cmd_request(ctl: ActivationService, args: argparse.Namespace, config: Config
     return 0
 
 
-def cmd_requests(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
-    requests = ctl.requests(None if args.all else [RequestStatus.PENDING])
+def cmd_requests(ctl: NamespaceCtl, args: argparse.Namespace, config: Config) -> int:
+    requests = ctl.approvals.requests(None if args.all else [RequestStatus.PENDING])
     _print(args, [r.model_dump(mode="json") for r in requests], render_requests(requests, config))
     return 0
 
 
-def cmd_approve(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
-    request, opened = ctl.approve(args.request_id, args.user, args.instant)
+def cmd_approve(ctl: NamespaceCtl, args: argparse.Namespace, config: Config) -> int:
+    request, opened = ctl.approvals.approve(args.request_id, args.user, args.instant)
     print(f"{request.request_id}: approved by {args.user}")
     if opened is not None:
         print(render_opened(opened, config))
@@ -167,20 +168,20 @@ def cmd_approve(ctl: ActivationService, args: argparse.Namespace, config: Config
     return 0
 
 
-def cmd_deny(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
-    request = ctl.deny(args.request_id, args.user, args.reason, args.instant)
+def cmd_deny(ctl: NamespaceCtl, args: argparse.Namespace, config: Config) -> int:
+    request = ctl.approvals.deny(args.request_id, args.user, _reason(args.reason), args.instant)
     print(f"{request.request_id}: denied by {args.user}: {request.decision_reason}")
     return 0
 
 
-def cmd_book(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
-    booking = ctl.book(
+def cmd_book(ctl: NamespaceCtl, args: argparse.Namespace, config: Config) -> int:
+    booking = ctl.approvals.book(
         args.namespace,
         args.cost_center,
         args.user,
         _instant(args.at, config),
         _duration(args.duration),
-        args.reason,
+        _reason(args.reason),
         args.instant,
     )
     print(
@@ -189,26 +190,26 @@ def cmd_book(ctl: ActivationService, args: argparse.Namespace, config: Config) -
     return 0
 
 
-def cmd_bookings(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
-    bookings = ctl.bookings()
+def cmd_bookings(ctl: NamespaceCtl, args: argparse.Namespace, config: Config) -> int:
+    bookings = ctl.approvals.bookings()
     _print(args, [b.model_dump(mode="json") for b in bookings], render_requests(bookings, config))
     return 0
 
 
-def cmd_cancel(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
-    request = ctl.cancel(args.request_id, args.user, args.instant)
+def cmd_cancel(ctl: NamespaceCtl, args: argparse.Namespace, config: Config) -> int:
+    request = ctl.approvals.cancel(args.request_id, args.user, args.instant)
     print(f"{request.request_id}: cancelled by {args.user}")
     return 0
 
 
-def cmd_costcenter(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
+def cmd_costcenter(ctl: NamespaceCtl, args: argparse.Namespace, config: Config) -> int:
     name = getattr(args, "cost_center", "")
     if args.action == "list":
-        rows = ctl.cost_centers()
+        rows = ctl.cost_centers.all()
         _print(args, [r.model_dump(mode="json") for r in rows], render_cost_centers(rows))
         return 0
     if args.action == "show":
-        row = ctl.cost_center(name)
+        row = ctl.cost_centers.get(name)
         _print(args, row.model_dump(mode="json"), render_cost_centers([row]))
         return 0
     by_action: dict[str, dict[str, Any]] = {
@@ -228,11 +229,11 @@ def cmd_costcenter(ctl: ActivationService, args: argparse.Namespace, config: Con
         "remove-namespace": {"remove_namespaces": [getattr(args, "pattern", "")]},
     }
     changes = by_action[args.action]
-    if args.action == "add" and any(r.cost_center == name for r in ctl.cost_centers()):
+    if args.action == "add" and any(r.cost_center == name for r in ctl.cost_centers.all()):
         raise Refusal(
             RefusalReason.INVALID, f"invalid: cost center {name} already exists (use set)"
         )
-    print(render_cost_centers([ctl.set_cost_center(name, args.instant, **changes)]))
+    print(render_cost_centers([ctl.cost_centers.set(name, args.instant, **changes)]))
     return 0
 
 
@@ -255,19 +256,16 @@ COMMANDS: dict[str, Command] = {
 
 
 def _duration(text: str | None) -> timedelta | None:
-    if text is None:
-        return None
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise Refusal(RefusalReason.INVALID, f"invalid duration: {exc}") from None
+    """`--for`: a bad duration is bad usage (exit 2), named by the shared parser."""
+    return None if text is None else parse.duration(text, "--for")
 
 
 def _instant(text: str, config: Config) -> datetime:
-    try:
-        return parse_instant(text, config.zone)
-    except ValueError as exc:
-        raise Refusal(RefusalReason.INVALID, f"invalid --at: {exc}") from None
+    return parse.instant(text, config.zone, "--at")
+
+
+def _reason(text: str) -> str:
+    return parse.reason(text, "--reason")
 
 
 def _print(args: argparse.Namespace, data: Any, text: str) -> None:

@@ -8,9 +8,9 @@ import json
 from typing import Any
 
 from bot.render import local
-from core.activation import ActivationService
+from core.app import NamespaceCtl
 from core.config import Config
-from core.estimate import Estimate, NamespaceEstimate, estimate, normal_week
+from core.estimate import Estimate, NamespaceEstimate
 
 EXIT_OK = 0
 ASLEEP_MARK = "*"
@@ -24,16 +24,8 @@ def add_commands(commands: Any) -> None:
     cmd.add_argument("--json", action="store_true", help="the estimate as JSON")
 
 
-def cmd_estimate(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
-    service = ctl.namespaces
-    result = estimate(
-        service.cluster,
-        service.store,
-        service.exclusions,
-        service.rates,
-        normal_week(config.business_hours, config.zone, args.instant),
-        args.instant,
-    )
+def cmd_estimate(ctl: NamespaceCtl, args: argparse.Namespace, config: Config) -> int:
+    result = ctl.reports.estimate(args.instant)
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
     else:

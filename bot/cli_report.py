@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from bot.render import local
-from core.activation import ActivationService
+from core.app import NamespaceCtl
 from core.config import Config
 from core.report import Week, WeekSummary, iso_week, parse_week
 
@@ -30,13 +30,13 @@ def add_commands(commands: Any) -> None:
     output.add_argument("--csv", action="store_true", help="one row per figure, for spreadsheets")
 
 
-def cmd_report(ctl: ActivationService, args: argparse.Namespace, config: Config) -> int:
+def cmd_report(ctl: NamespaceCtl, args: argparse.Namespace, config: Config) -> int:
     try:
         week = _week(args.week, args, config)
     except ValueError as exc:
         print(f"namespace-ctl: --week: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    summary = ctl.namespaces.week_summary(week, args.instant)
+    summary = ctl.reports.week(week, args.instant)
     if args.json:
         print(json.dumps(summary.model_dump(mode="json"), indent=2))
     elif args.csv:

@@ -38,7 +38,7 @@ from slack_bolt import App, BoltRequest
 from slack_sdk import WebClient
 
 from bot.slack.app import create_app, notifier_of
-from core.activation import ActivationService
+from core.app import NamespaceCtl
 from core.clock import Clock
 from core.config import Config
 
@@ -403,7 +403,7 @@ class Console:
 
     def __init__(
         self,
-        ctl: ActivationService,
+        ctl: NamespaceCtl,
         config: Config,
         clock: Clock,
         out: IO[str] | None = None,
@@ -654,7 +654,7 @@ def _form_state(view: Block, given: dict[str, str]) -> dict[str, Any]:
 
 
 def run_console(
-    ctl: ActivationService, config: Config, clock: Clock, stdin: IO[str], out: IO[str]
+    ctl: NamespaceCtl, config: Config, clock: Clock, stdin: IO[str], out: IO[str]
 ) -> int:
     """`namespace-ctl console`: the console alone (no scheduler, no HTTP server)."""
     console = Console(ctl, config, clock, out)

@@ -52,7 +52,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from core.activation import ActivationService, Housekeeping
+from core.activation import Housekeeping
+from core.app import NamespaceCtl
 from core.clock import Clock
 from core.config import Config
 from core.leader import AlwaysLeader, Leadership
@@ -228,7 +229,7 @@ class Jobs:
 
     def __init__(
         self,
-        ctl: ActivationService,
+        ctl: NamespaceCtl,
         config: Config,
         clock: Clock,
         *,
@@ -405,7 +406,7 @@ class Jobs:
             self._must_lead()
             started = time.monotonic()
             try:
-                chores, result = self.ctl.reconcile(at=at)
+                chores, result = self.ctl.schedule.reconcile(at=at)
             except Exception as exc:
                 self.health.failed(exc)
                 self._observe(lambda o: o.pass_failed(job, at, time.monotonic() - started))
@@ -426,10 +427,7 @@ class Jobs:
             self._must_lead()
             started = time.monotonic()
             try:
-                chores = self.ctl.housekeeping(at)
-                result = None
-                if chores.ended or chores.repaired:
-                    result = self.ctl.namespaces.reconcile(at=at)
+                chores, result = self.ctl.schedule.housekeeping(at)
             except Exception:
                 self._observe(lambda o: o.pass_failed("bookings", at, time.monotonic() - started))
                 raise

@@ -40,9 +40,8 @@ from prometheus_client.registry import Collector
 from bot.jobs import PassReport
 from bot.notice_metrics import NoticeMetrics
 from bot.slack.health import SlackApiHealth
-from core.activation import ActivationService
+from core.app import NamespaceCtl
 from core.leader import AlwaysLeader, Leadership
-from core.models import OperationType
 from core.report import iso_week
 
 log = logging.getLogger("namespace_ctl.metrics")
@@ -72,7 +71,7 @@ class NamespaceState:
 class ServeMetrics:
     """The process's metrics; the jobs' observer (`bot.jobs.JobObserver`)."""
 
-    ctl: ActivationService
+    ctl: NamespaceCtl
     refresh_every: float = SAVINGS_REFRESH_SECONDS
     monotonic: Callable[[], float] = time.monotonic
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
@@ -117,7 +116,7 @@ class ServeMetrics:
         self._state: NamespaceState | None = None
         self._savings_refreshed: float | None = None
         registry.register(StoreGauges(self))
-        registry.register(NoticeMetrics(self.ctl.namespaces.outbox, self.slack))
+        registry.register(NoticeMetrics(self.ctl.health.outbox, self.slack))
 
     # ---- the jobs' observer -------------------------------------------------------------------
 
@@ -144,15 +143,8 @@ class ServeMetrics:
 
     def _refresh_state(self) -> None:
         """One namespace list (no workloads) and the open shutdown records (an index)."""
-        service = self.ctl.namespaces
-        managed = frozenset(
-            info.name
-            for info in service.cluster.list_namespaces()
-            if service.exclusions.reason(info) is None
-        )
-        asleep = frozenset(
-            r.namespace_name for r in self.ctl.store.open_records(OperationType.AUTO_SHUTDOWN)
-        )
+        managed = self.ctl.schedule.managed_namespaces()
+        asleep = self.ctl.schedule.asleep_namespaces()
         with self._lock:
             self._state = NamespaceState(managed, asleep)
 
@@ -161,8 +153,7 @@ class ServeMetrics:
         last = self._savings_refreshed
         if last is not None and now - last < self.refresh_every:
             return
-        service = self.ctl.namespaces
-        summary = service.week_summary(iso_week(at, service.calendar.zone), at)
+        summary = self.ctl.reports.week(iso_week(at, self.ctl.config.zone), at)
         self.savings.clear()
         self.savings.labels(summary.currency).set(summary.total_saved)
         self._savings_refreshed = now
@@ -191,7 +182,7 @@ class StoreGauges(Collector):
     def collect(self) -> Iterator[Metric]:
         asleep, awake, active = _gauge_families()
         try:
-            held_awake = {slot.namespace for slot in self.metrics.ctl.store.list_slots()}
+            held_awake = {slot.namespace for slot in self.metrics.ctl.activations.live()}
         except Exception:
             log.exception("reading the activation slots for /metrics failed")
             return

@@ -34,6 +34,7 @@ from flask import Flask, Response, jsonify
 from slack_bolt import App
 from waitress.server import create_server
 
+from bot.api import MAX_BODY, install_api
 from bot.console import Console
 from bot.jobs import Intervals, Jobs, PassReport, no_drain, no_report, no_summary
 from bot.metrics import ServeMetrics, add_metrics
@@ -48,7 +49,7 @@ from bot.slack.app import (
 from bot.slack.health import SlackApiHealth
 from bot.slack.notifier import scheduled_drain
 from bot.slack.socket_mode import SocketModeConnection
-from core.activation import ActivationService
+from core.app import NamespaceCtl
 from core.clock import Clock
 from core.config import Config
 from core.errors import NamespaceCtlError
@@ -108,13 +109,13 @@ class JobHooks:
     on_pass: Callable[[PassReport], None] = no_report
 
 
-def job_hooks(ctl: ActivationService, app: App) -> JobHooks:
+def job_hooks(ctl: NamespaceCtl, app: App) -> JobHooks:
     """The app's notifier drains the outbox (its Web API client prints on the console in
     console mode); the weekly summary is posted to the outbox like every notice."""
     notifier = notifier_of(app)
 
     def weekly_summary(at: datetime) -> None:
-        ctl.namespaces.post_weekly_summary(at)
+        ctl.reports.post_weekly_summary(at)
         notifier.drain(at)
 
     # A drain in which Slack was down and nothing got through is no successful run.
@@ -124,13 +125,13 @@ def job_hooks(ctl: ActivationService, app: App) -> JobHooks:
 # ---- readiness ----------------------------------------------------------------------------------
 
 
-def readiness(ctl: ActivationService, jobs: Jobs) -> tuple[bool, dict[str, Any]]:
+def readiness(ctl: NamespaceCtl, jobs: Jobs) -> tuple[bool, dict[str, Any]]:
     """Ready when the store answers, the scheduler runs and (on the leader, or without leader
     election) a pass over the cluster has completed; otherwise the reasons. A follower runs no
     pass, so it is ready without one: it serves Slack and the API. The body names the leader."""
     reasons: list[str] = []
     try:
-        ctl.store.get_cost_center("__readyz__")
+        ctl.health.check_store()
     except Exception as exc:
         reasons.append(f"store: {type(exc).__name__}: {exc}")
     health = jobs.health
@@ -155,7 +156,7 @@ def _leader_body(leadership: Leadership) -> dict[str, Any]:
 
 def add_readiness(
     flask_app: Flask,
-    ctl: ActivationService,
+    ctl: NamespaceCtl,
     jobs: Jobs,
     details: Callable[[], Mapping[str, Any]] | None = None,
 ) -> Flask:
@@ -195,7 +196,14 @@ class HttpServer:
 
     def __init__(self, app: Flask, host: str, port: int) -> None:
         self._server: Any = create_server(
-            app, host=host, port=port, threads=SERVER_THREADS, ident="namespace-ctl"
+            app,
+            host=host,
+            port=port,
+            threads=SERVER_THREADS,
+            ident="namespace-ctl",
+            # Flask answers 413 above MAX_BODY itself (in the API's shape); waitress never
+            # buffers more than four times that (its default is 1 GiB).
+            max_request_body_size=4 * MAX_BODY,
         )
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
 
@@ -226,7 +234,7 @@ def _close_all(socket_map: dict[int, Any]) -> None:
 
 @dataclass
 class Serve:
-    ctl: ActivationService
+    ctl: NamespaceCtl
     config: Config
     clock: Clock
     host: str = "0.0.0.0"
@@ -271,7 +279,11 @@ class Serve:
             SocketModeConnection(app, self.environ[APP_TOKEN]) if mode is Mode.SOCKET else None
         )
         slack_state = slack_readiness(mode, socket_mode, slack_health_of(app))
-        flask_app = add_readiness(create_flask_app(app), self.ctl, jobs, slack_state)
+        flask_app = install_api(
+            add_readiness(create_flask_app(app), self.ctl, jobs, slack_state),
+            self.ctl,
+            notify=notifier.kick,
+        )
         try:
             server, metrics_server = self._listen(flask_app, metrics)
         except NamespaceCtlError:

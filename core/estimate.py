@@ -13,7 +13,7 @@ hours of the configured weekdays (07:00-20:00 Mon-Fri: 168 - 65 = 103 h asleep).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -176,10 +176,17 @@ def estimate(
     rates: Rates,
     week: NormalWeek,
     at: datetime,
+    awake_by_activation: Collection[str] = (),
 ) -> Estimate:
-    """Every managed namespace's week always on and its saving over `week` (no writes)."""
+    """Every managed namespace's week always on and its saving over `week` (no writes). A
+    namespace asleep is priced from its shutdown snapshot; one awake by activation (its night's
+    record still open) from the cluster, since it runs now."""
     inventory = read_inventory(cluster, exclusions)
-    asleep = {r.namespace_name: r for r in store.open_records(OperationType.AUTO_SHUTDOWN)}
+    asleep = {
+        r.namespace_name: r
+        for r in store.open_records(OperationType.AUTO_SHUTDOWN)
+        if r.namespace_name not in awake_by_activation
+    }
     rows = [_namespace_estimate(v, asleep.get(v.name), rates, week) for v in inventory.managed()]
     rows.sort(key=lambda row: (-row.saved, row.namespace))
     excluded = [

@@ -288,3 +288,43 @@ class Notice(BaseModel):
     def pending(self) -> bool:
         """Neither delivered nor expired: still to be delivered."""
         return self.sent_at is None and self.expired_at is None
+
+
+# ---- the REST API's reads and retries -------------------------------------------------------
+
+
+class IdempotentAnswer(BaseModel):
+    """The first answer to a POST carrying an `Idempotency-Key`: a retry with the same key gets
+    it back instead of acting again. Claimed (status 0) before the first request acts, finished
+    with its answer, or released when it failed with a server fault."""
+
+    key: str  # "<token name>:<Idempotency-Key header>", chosen by the caller
+    fingerprint: str  # the caller's hash of method, path and body
+    status: int  # HTTP status of the first answer; 0 while the first request is still running
+    body: str  # the first answer's JSON text ("" while running)
+    created_at: int  # epoch seconds
+    expires_at: int  # epoch seconds; after it the key may be claimed again
+
+    @property
+    def running(self) -> bool:
+        """The first request has not answered yet."""
+        return self.status == 0
+
+
+class HistoryQuery(BaseModel):
+    """Which audit records `Store.history_page` returns (every given filter applies)."""
+
+    namespace: str | None = None
+    operation_type: OperationType | None = None
+    user_id: str | None = None
+    since: int | None = None  # timestamp_start >= since
+    until: int | None = None  # timestamp_start < until
+
+    def matches(self, record: ActivityRecord) -> bool:
+        return (
+            (self.namespace is None or record.namespace_name == self.namespace)
+            and (self.operation_type is None or record.operation_type is self.operation_type)
+            and (self.user_id is None or record.user_id == self.user_id)
+            and (self.since is None or record.timestamp_start >= self.since)
+            and (self.until is None or record.timestamp_start < self.until)
+        )

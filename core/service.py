@@ -25,6 +25,7 @@ from core.inventory import Exclusions, Inventory, NamespaceView, SharedRead, rea
 from core.metrics import DRIFT_CORRECTED, records_pass, records_workloads
 from core.models import (
     Action,
+    ActivationSlot,
     ActivityRecord,
     DesiredState,
     NamespaceResult,
@@ -32,6 +33,7 @@ from core.models import (
     OperationType,
     OutcomeStatus,
     RecordStatus,
+    WorkloadKind,
     WorkloadOutcome,
 )
 from core.notices import (
@@ -59,6 +61,42 @@ class NamespaceStatus(BaseModel):
     workloads: int
     sleeping: int
     asleep_since: int | None
+    # The activation window holding it awake (claimed or live), if any.
+    window: ActivationSlot | None = None
+    # What it costs an hour awake: from its night's snapshot while asleep, else what runs now.
+    hourly_cost: float = 0.0
+
+
+class WorkloadStatus(BaseModel):
+    kind: WorkloadKind
+    name: str
+    sleeping: bool
+    replicas: int  # what it runs awake: the original count while asleep
+    cpu_cores: float
+    memory_gib: float
+
+
+class NamespaceDetail(BaseModel):
+    status: NamespaceStatus
+    workloads: list[WorkloadStatus]
+
+
+def workload_statuses(view: NamespaceView) -> list[WorkloadStatus]:
+    rows = []
+    for kind, obj in view.workloads:
+        strategy = strategy_for(kind)
+        snapshot = strategy.snapshot(obj)
+        rows.append(
+            WorkloadStatus(
+                kind=kind,
+                name=snapshot.name,
+                sleeping=strategy.is_sleeping(obj),
+                replicas=snapshot.replicas,
+                cpu_cores=snapshot.cpu_cores,
+                memory_gib=snapshot.memory_gib,
+            )
+        )
+    return sorted(rows, key=lambda w: (w.kind.value, w.name))
 
 
 class StatusReport(BaseModel):
@@ -137,8 +175,8 @@ class NamespaceService:
     def status(self, at: datetime | None = None) -> StatusReport:
         at = at or self.clock.now()
         inventory = self._status_read()
-        open_since = {r.namespace_name: r.timestamp_start for r in self._open_shutdowns().values()}
-        live = self._live_windows()
+        shutdowns = self._open_shutdowns()
+        windows = {slot.namespace: slot for slot in self.store.list_slots()}
         transition, next_state = self.calendar.next_transition(at)
         return StatusReport(
             at=epoch(at),
@@ -150,9 +188,11 @@ class NamespaceService:
                 _namespace_status(
                     view,
                     DesiredState.AWAKE
-                    if view.name in live
+                    if view.name in windows
                     else self.calendar.desired_state(view.name, at),
-                    open_since,
+                    shutdowns.get(view.name),
+                    windows.get(view.name),
+                    self.rates,
                 )
                 for view in inventory.namespaces.values()
             ],
@@ -411,7 +451,11 @@ def _error_summary(ns_result: NamespaceResult) -> str:
 
 
 def _namespace_status(
-    view: NamespaceView, desired: DesiredState, open_since: dict[str, int]
+    view: NamespaceView,
+    desired: DesiredState,
+    shutdown: ActivityRecord | None,
+    window: ActivationSlot | None,
+    rates: Rates,
 ) -> NamespaceStatus:
     sleeping = len(view.sleeping_workloads())
     running = sum(
@@ -426,8 +470,23 @@ def _namespace_status(
         state=_state_word(len(view.workloads), sleeping, running),
         workloads=len(view.workloads),
         sleeping=sleeping,
-        asleep_since=open_since.get(view.name),
+        asleep_since=shutdown.timestamp_start if shutdown and window is None else None,
+        window=window,
+        hourly_cost=_hourly_cost(view, shutdown, window, rates),
     )
+
+
+def _hourly_cost(
+    view: NamespaceView,
+    shutdown: ActivityRecord | None,
+    window: ActivationSlot | None,
+    rates: Rates,
+) -> float:
+    if shutdown is not None and shutdown.workloads and window is None:
+        snapshots = shutdown.workloads
+    else:
+        snapshots = [strategy_for(kind).snapshot(obj) for kind, obj in view.workloads]
+    return float(round(footprint(snapshots).hourly_cost(rates), 4))
 
 
 def _state_word(total: int, sleeping: int, running: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.activation import ActivationService
+from core.app import NamespaceCtl
 from core.calendar import BusinessCalendar
 from core.clock import Clock
 from core.cluster.base import Cluster
@@ -53,10 +54,15 @@ def build_activation(
     return activation
 
 
-def build_elector(config: Config, activation: ActivationService) -> LeaderElector:
+def build_app(config: Config, clock: Clock, cluster: Cluster | None = None) -> NamespaceCtl:
+    """The front every adapter calls (see `core.app`)."""
+    return NamespaceCtl(build_activation(config, clock, cluster))
+
+
+def build_elector(config: Config, ctl: NamespaceCtl) -> LeaderElector:
     """The Lease election of `leader_election`, on the service's Kubernetes client."""
     settings = config.leader_election
-    lease = getattr(activation.namespaces.cluster, "lease", None)
+    lease = getattr(ctl.services.namespaces.cluster, "lease", None)
     if lease is None:
         raise ConfigError("leader_election.enabled needs a Kubernetes cluster for its Lease")
     # One request may not outlast half the renew deadline: the loop must get another try.

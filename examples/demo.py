@@ -18,12 +18,12 @@ from typing import IO
 from bot.console import Console
 from bot.jobs import Jobs
 from bot.serve import job_hooks
-from core.activation import ActivationService
+from core.app import NamespaceCtl
 from core.clock import FrozenClock
 from core.cluster.simulated import SimulatedCluster
 from core.config import Config, load_config
 from core.models import RequestStatus, WorkloadKind, WorkloadRef
-from core.wiring import build_activation
+from core.wiring import build_app
 
 EXAMPLES = Path(__file__).resolve().parent
 DEV, PAY_LEAD, DATA_LEAD, ADMIN = "U0DEVANA", "U0PAYLEAD", "U0DATALEAD", "U0ADMIN01"
@@ -36,7 +36,7 @@ class Week:
         self.config, self.out = config, out
         self.clock = FrozenClock(self.local(2026, 11, 30, 19, 55))
         self.cluster = SimulatedCluster.from_manifests([EXAMPLES / "cluster.yaml"])
-        self.ctl: ActivationService = build_activation(config, self.clock, cluster=self.cluster)
+        self.ctl: NamespaceCtl = build_app(config, self.clock, cluster=self.cluster)
         self.console = Console(self.ctl, config, self.clock, out, user=DEV)
         hooks = job_hooks(self.ctl, self.console.app)
         self.jobs = Jobs(
@@ -77,7 +77,7 @@ class Week:
         self.jobs.drain(self.clock.now())
 
     def pending_request(self, namespace: str) -> str:
-        for request in self.ctl.requests([RequestStatus.PENDING]):
+        for request in self.ctl.approvals.requests([RequestStatus.PENDING]):
             if request.namespace == namespace:
                 return request.request_id
         raise LookupError(f"no pending request for {namespace}")
@@ -110,7 +110,7 @@ def play(week: Week) -> None:
         ("ml-training", "CC-DATA"),
         ("search", "CC-DATA"),
     ):
-        week.ctl.activate(
+        week.ctl.activations.activate(
             namespace, cost_center, ADMIN, timedelta(hours=1), "load test", week.clock.now()
         )
     week.jobs.drain(week.clock.now())

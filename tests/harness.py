@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.activation import ActivationService
+from core.app import NamespaceCtl
 from core.calendar import BusinessCalendar
 from core.clock import FrozenClock
 from core.cluster.base import Cluster
@@ -55,6 +56,11 @@ class Harness:
     clock: FrozenClock
     config: Config
     activation: ActivationService
+
+    @property
+    def ctl(self) -> NamespaceCtl:
+        """The front the adapters call, over these use cases."""
+        return NamespaceCtl(self.activation)
 
     @property
     def outbox(self) -> Outbox:

@@ -21,7 +21,10 @@ def workdir(example_workdir: Path) -> Path:
 
 def run(capsys: pytest.CaptureFixture[str], *args: str, now: str = LATE) -> tuple[int, str, str]:
     capsys.readouterr()
-    code = main(["--config", "examples/config.yaml", "--now", now, *args])
+    try:
+        code = main(["--config", "examples/config.yaml", "--now", now, *args])
+    except SystemExit as exit_:  # argparse: bad usage (2), --version (0)
+        code = int(exit_.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -61,10 +64,14 @@ def test_activate_extend_deactivate(workdir: Path, capsys: pytest.CaptureFixture
     assert ("payments-api", "manual_deactivation", 0) in ops
 
 
-@pytest.mark.parametrize("duration", ["2x", "-1h", "999h", "0m"])
+@pytest.mark.parametrize(
+    ("duration", "code_wanted"), [("2x", 2), ("-1h", 2), ("0m", 2), ("2", 2), ("999h", 1)]
+)
 def test_malformed_durations_are_refused(
-    workdir: Path, capsys: pytest.CaptureFixture[str], duration: str
+    workdir: Path, capsys: pytest.CaptureFixture[str], duration: str, code_wanted: int
 ) -> None:
+    """A malformed duration is bad usage (2), named as a duration; one too long for
+    `activation.max_duration` is a rule's refusal (1)."""
     before = history(capsys)
     code, _, err = run(
         capsys,
@@ -78,7 +85,8 @@ def test_malformed_durations_are_refused(
         "--reason",
         "x",
     )
-    assert code == 1 and "invalid" in err and duration.lstrip("-") in err
+    assert code == code_wanted and duration.lstrip("-") in err, err
+    assert ("--for" in err and "duration" in err) if code_wanted == 2 else ("invalid" in err)
     assert history(capsys) == before
 
 
@@ -97,7 +105,6 @@ def test_malformed_durations_are_refused(
             ["activate", "search", "--cost-center", "CC-GROWTH", "--user", "U", "--reason", "x"],
             "unauthorized",
         ),
-        (["activate", "search", "--cost-center", "CC-DATA", "--user", "U"], "reason"),
         (["approve", "r-00000000", "--user", "U0PAYLEAD"], "not found"),
         (["deactivate", "search", "--user", "U"], "not found"),
         (["costcenter", "show", "CC-GHOST"], "not found"),
@@ -110,6 +117,38 @@ def test_refusals_exit_1(
     code, _, err = run(capsys, *args)
     assert code == 1 and word in err.lower()
     assert history(capsys) == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["activate", "search", "--cost-center", "CC-DATA", "--user", "U"],
+        ["activate", "search", "--cost-center", "CC-DATA", "--user", "U", "--reason", "  "],
+        ["activate", "search", "--cost-center", "CC-DATA", "--reason", "x"],
+        ["status", "--config", "x"],
+    ],
+)
+def test_missing_or_malformed_arguments_exit_2(
+    workdir: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    before = history(capsys)
+    code, _, err = run(capsys, *args)
+    assert code == 2, err
+    if "--config" in args:
+        assert "global options" in err
+    assert history(capsys) == before
+
+
+def test_status_of_one_namespace_and_version(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "status", "search")
+    assert code == 0 and "search" in out
+    assert "payments-api" not in out
+    code, _, err = run(capsys, "status", "no-such-ns")
+    assert code == 1 and "not found" in err
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.startswith("namespace-ctl ")
 
 
 def test_request_approve_and_deny(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from bot.console import Console, render_blocks
-from core.activation import ActivationService
+from core.app import NamespaceCtl
 from core.clock import FrozenClock, parse_instant
 from core.config import load_config
 from core.models import RequestStatus
-from core.wiring import build_activation
+from core.wiring import build_app
 
 CLI = [sys.executable, "-m", "bot.cli", "--config", "examples/config.yaml"]
 NIGHT = "2026-12-01T22:00"  # a Tuesday, after hours
@@ -79,7 +79,7 @@ def test_a_script_on_stdin_runs_the_approval_flow(example_workdir: Path) -> None
 class Chat:
     con: Console
     out: io.StringIO
-    ctl: ActivationService
+    ctl: NamespaceCtl
 
     def said(self) -> str:
         """What was printed since the last call."""
@@ -93,21 +93,21 @@ class Chat:
 def chat(example_workdir: Path) -> Iterator[Chat]:
     config = load_config("examples/config.yaml", environ={})
     clock = FrozenClock(parse_instant("2026-12-01T20:00", config.zone))
-    ctl = build_activation(config, clock)
-    ctl.namespaces.shutdown(at=clock.now())
+    ctl = build_app(config, clock)
+    ctl.services.namespaces.shutdown(at=clock.now())
     clock.set(parse_instant(NIGHT, config.zone))
     out = io.StringIO()
     con = Console(ctl, config, clock, out)
     yield Chat(con, out, ctl)
     con.close()
-    ctl.store.close()
+    ctl.services.store.close()
 
 
 def test_deny_with_a_reason_through_the_form(chat: Chat) -> None:
     con, said = chat.con, chat.said
     con.handle("/as U0DATA1")
     con.handle("/namespace activate search 1h CC-DATA reindex")
-    [request] = chat.ctl.requests([RequestStatus.PENDING])
+    [request] = chat.ctl.approvals.requests([RequestStatus.PENDING])
     said()
     con.handle("/as U0DATALEAD")
     con.handle(f"/click deny_request {request.request_id}")
@@ -119,7 +119,7 @@ def test_deny_with_a_reason_through_the_form(chat: Chat) -> None:
     assert "updated)" in decided and "Denied" in decided
     assert "not tonight, the cluster is being upgraded" in decided
     assert "[DM to @U0DATA1]" in decided
-    after = chat.ctl.store.get_request(request.request_id)
+    after = chat.ctl.services.store.get_request(request.request_id)
     assert after is not None and after.status is RequestStatus.DENIED
     con.handle("/submit deny_reason=again")
     assert "(no form is open)" in said()
@@ -180,7 +180,7 @@ def test_activate_with_arguments_missing_opens_the_form(chat: Chat) -> None:
     con.handle('/submit activate_cost_center=CC-DATA activate_reason="train a model"')
     posted = said()
     assert "[#dev-clusters-approvals]" in posted and "/click approve_request r-" in posted
-    [request] = chat.ctl.requests([RequestStatus.PENDING])
+    [request] = chat.ctl.approvals.requests([RequestStatus.PENDING])
     assert (request.namespace, request.cost_center, request.reason) == (
         "ml-training",
         "CC-DATA",

@@ -20,7 +20,7 @@ from core.clock import FrozenClock, parse_instant
 from core.config import load_config
 from core.models import Notice
 from core.store.sqlite import SqliteStore
-from core.wiring import build_activation
+from core.wiring import build_app
 
 CLI = [sys.executable, "-m", "bot.cli", "--config", "examples/config.yaml"]
 STORE = ".nsctl/namespace-ctl.db"
@@ -131,21 +131,21 @@ def test_a_notice_posted_before_the_console_started_is_not_the_consoles(
     """In one process too: what the use cases posted before the console existed is not its."""
     config = load_config("examples/config.yaml", environ={})
     clock = FrozenClock(parse_instant("2026-12-01T20:00", config.zone))
-    ctl = build_activation(config, clock)
+    ctl = build_app(config, clock)
     try:
-        ctl.namespaces.shutdown(at=clock.now())
-        queued = [n.notice_id for n in ctl.namespaces.outbox.due(10**10)]
+        ctl.services.namespaces.shutdown(at=clock.now())
+        queued = [n.notice_id for n in ctl.services.namespaces.outbox.due(10**10)]
         assert queued
         out = io.StringIO()
         console = Console(ctl, config, clock, out)
         try:
             console.handle("/namespace status payments-api")
             assert "`payments-api`: asleep" in out.getvalue()
-            ctl.namespaces.startup(at=clock.now())  # the console's own: printed
+            ctl.services.namespaces.startup(at=clock.now())  # the console's own: printed
             assert notifier_of(console.app).drain() >= 1
             assert "woken" in out.getvalue() and "put to sleep" not in out.getvalue()
         finally:
             console.close()
-        assert [n.notice_id for n in ctl.namespaces.outbox.due(10**10)] == queued
+        assert [n.notice_id for n in ctl.services.namespaces.outbox.due(10**10)] == queued
     finally:
-        ctl.store.close()
+        ctl.services.store.close()

@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 import pytest
 
-from core.models import OperationType, RecordStatus, RequestStatus
+from core.models import HistoryQuery, OperationType, RecordStatus, RequestStatus
 from core.store.base import Store
 from core.store.dynamo import DynamoStore
 from tests.store_fixtures import (
@@ -171,6 +171,11 @@ def drive(store: Used) -> None:
     assert store.history()
     assert store.history("payments", limit=5)
     assert store.records_overlapping(night + DAY, night + DAY + 3_600)
+    # History pages: a namespace's partition, the start index (then a Scan of older days),
+    # and the Scan of a first page without an upper bound.
+    assert store.history_page(HistoryQuery(namespace="payments", user_id=""), 5)
+    assert store.history_page(HistoryQuery(until=night + 4 * DAY), 10)
+    assert store.history_page(HistoryQuery(operation_type=shutdown), 2)
     # Cost centers.
     assert store.seed_cost_centers([make_permission("cc-a"), make_permission("cc-b")]) == 2
     store.put_cost_center(make_permission("cc-a", max_concurrent_namespaces=1, updated_at=200))
@@ -206,6 +211,12 @@ def drive(store: Used) -> None:
     assert store.mark_notice_delivered("shutdown:1", night + 120, "C1:1.2")
     assert store.add_notice(Notice(notice_id="shutdown:2", kind=NoticeKind.SHUTDOWN, at=night))
     assert store.mark_notice_expired("shutdown:2", night + DAY)
+    # Idempotency keys: claim, replay, finish, release.
+    assert store.claim_idempotency("ci:k1", "fp", night, DAY) is None
+    assert store.claim_idempotency("ci:k1", "fp", night + 1, DAY) is not None
+    store.finish_idempotency("ci:k1", 201, "{}")
+    assert store.claim_idempotency("ci:k2", "fp", night, DAY) is None
+    store.release_idempotency("ci:k2")
     store.close()
 
 
@@ -302,9 +313,12 @@ def test_every_call_is_allowed_on_the_table_or_index_it_names(
     recorder, _ = recorded
     denied = sorted(call for call in recorder.calls if not allowed(call))
     assert not denied, denied
-    # DeleteItem is for the activation slots only: records are never deleted.
+    # DeleteItem is for activation slots and idempotency keys only: records are never deleted.
     deletes = {arn for action, arn in recorder.calls if action == "DeleteItem"}
-    assert deletes == {table_arn(f"{PREFIX}activation_slots")}
+    assert deletes == {
+        table_arn(f"{PREFIX}activation_slots"),
+        table_arn(f"{PREFIX}idempotency_keys"),
+    }
     assert not allowed(("DeleteItem", table_arn(f"{PREFIX}namespace_activity_logs")))
     # Nothing outside the prefix.
     assert not allowed(("GetItem", table_arn("someone-elses-table")))

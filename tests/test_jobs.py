@@ -27,7 +27,7 @@ def harness(tmp_path: Path, at: datetime) -> Harness:
 
 
 def jobs_at(h: Harness, product_now: datetime, wall: datetime, **kw: object) -> Jobs:
-    return Jobs(h.activation, h.config, h.clock, offset=product_now - wall, **kw)  # type: ignore[arg-type]
+    return Jobs(h.ctl, h.config, h.clock, offset=product_now - wall, **kw)  # type: ignore[arg-type]
 
 
 def fires(trigger: ProductTime, wall_now: datetime, count: int) -> list[datetime]:
@@ -192,9 +192,7 @@ def test_the_edge_job_fires_at_the_edge_under_a_now_offset(tmp_path: Path) -> No
     edge = madrid(2026, 3, 27, 20)
     h = harness(tmp_path, edge)
     reports: list[PassReport] = []
-    jobs = Jobs(
-        h.activation, h.config, Clock(edge - timedelta(seconds=0.6)), on_pass=reports.append
-    )
+    jobs = Jobs(h.ctl, h.config, Clock(edge - timedelta(seconds=0.6)), on_pass=reports.append)
     jobs.start()
     try:
         wait_until(lambda: any(r.job == "business end" for r in reports))
@@ -231,7 +229,7 @@ def test_a_job_that_raises_is_logged_and_runs_again(
 
     h = harness(tmp_path, now)
     jobs = Jobs(
-        h.activation,
+        h.ctl,
         h.config,
         Clock(now),
         drain=drain,

@@ -189,7 +189,7 @@ def test_a_follower_runs_no_pass_and_a_new_leader_runs_the_edge_it_missed_at_its
     h = make_harness(tmp_path, team_namespace("pay-api", {"api": 3}), at=madrid(2026, 12, 1, 20))
     switch = Switch(leading=False)
     jobs = Jobs(
-        h.activation,
+        h.ctl,
         h.config,
         h.clock,
         offset=timedelta(0),

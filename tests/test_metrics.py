@@ -199,8 +199,8 @@ def test_metrics_after_passes_activations_and_a_failed_pass(tmp_path: Path) -> N
     h = harness(tmp_path)
     h.clock.set(monday_end)
     tick = [0.0]
-    served = ServeMetrics(h.activation, monotonic=lambda: tick[0])
-    jobs = Jobs(h.activation, h.config, h.clock, observer=served, offset=timedelta(0))
+    served = ServeMetrics(h.ctl, monotonic=lambda: tick[0])
+    jobs = Jobs(h.ctl, h.config, h.clock, observer=served, offset=timedelta(0))
     with http(add_metrics(Flask("m"), served)) as url:
         _, before, families = scrape(url)
         # Before any pass the namespace counts are unknown, not zero.
@@ -258,7 +258,7 @@ def test_metrics_after_passes_activations_and_a_failed_pass(tmp_path: Path) -> N
 
 
 def test_two_servers_in_one_process_keep_their_own_registries(tmp_path: Path) -> None:
-    ctl = harness(tmp_path).activation
+    ctl = harness(tmp_path).ctl
     first, second = ServeMetrics(ctl), ServeMetrics(ctl)  # no "duplicated timeseries" error
     first.job_succeeded("reconcile", TUESDAY_END)
     assert first.registry.get_sample_value(

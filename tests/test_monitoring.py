@@ -100,8 +100,8 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> tuple[set[str], dict[st
     objects = [*team_namespace("pay-api", {"api": 3}), *team_namespace("team-a", {"app": 2})]
     objects += [namespace("monitoring"), deployment("monitoring", "prometheus", 1)]
     h = make_harness(tmp_path, objects, at=monday_end)
-    served = ServeMetrics(h.activation, monotonic=lambda: 0.0)
-    jobs = Jobs(h.activation, h.config, h.clock, observer=served, offset=timedelta(0))
+    served = ServeMetrics(h.ctl, monotonic=lambda: 0.0)
+    jobs = Jobs(h.ctl, h.config, h.clock, observer=served, offset=timedelta(0))
     jobs.reconcile_pass("business end", monday_end)
     served.pass_failed("reconcile", monday_end, 0.5)
     for job in ("reconcile", "business-start", "business-end", "bookings"):

@@ -68,7 +68,7 @@ def dead_url() -> str:
 def test_pending_failures_by_reason_and_slack_up(tmp_path: Path, slack: FakeSlack) -> None:
     h = harness(tmp_path, slack, notice_max_age="4h")
     notifier = notifier_for(h, slack.api_url)
-    served = ServeMetrics(h.activation, slack=notifier.health)
+    served = ServeMetrics(h.ctl, slack=notifier.health)
     with http(add_metrics(Flask("m"), served)) as url:
         samples = scrape(url)[1]
         assert value(samples, "namespace_ctl_notices_pending") == 0
@@ -115,10 +115,10 @@ def test_pending_failures_by_reason_and_slack_up(tmp_path: Path, slack: FakeSlac
 
 def test_auth_test_failing_sets_slack_api_down(tmp_path: Path, slack: FakeSlack) -> None:
     h = harness(tmp_path, slack)
-    app = create_app(h.activation, h.config, "xoxb-t", "secret", h.clock)
+    app = create_app(h.ctl, h.config, "xoxb-t", "secret", h.clock)
     health = slack_health_of(app)
     assert health is notifier_of(app).health
-    served = ServeMetrics(h.activation, slack=health)
+    served = ServeMetrics(h.ctl, slack=health)
     client = create_flask_app(app).test_client()
 
     def command() -> str:
@@ -161,7 +161,7 @@ def test_the_drain_job_does_not_succeed_while_slack_is_down(
     h.service.shutdown(at=NIGHT)  # a notice waiting
     h.clock.set(LATE)
     notifier = notifier_for(h, slack.api_url)
-    served = ServeMetrics(h.activation, slack=notifier.health)
+    served = ServeMetrics(h.ctl, slack=notifier.health)
     drained = scheduled_drain(notifier)
     runs: list[datetime] = []
     ran = threading.Condition()
@@ -180,7 +180,7 @@ def test_the_drain_job_does_not_succeed_while_slack_is_down(
 
     slack.fail("service_unavailable", status=503)
     jobs = Jobs(
-        h.activation,
+        h.ctl,
         h.config,
         h.clock,
         drain=drain,

@@ -27,6 +27,7 @@ from flask import Flask
 
 from bot.jobs import Jobs
 from bot.serve import FULL_COLLECTION_THRESHOLD, Mode, Serve, UsageError, add_readiness, slack_mode
+from core.app import NamespaceCtl
 from core.clock import epoch, parse_instant
 from core.config import load_config
 from core.models import OperationType
@@ -242,8 +243,8 @@ def test_slack_mode_from_the_environment() -> None:
 
 def test_readyz_says_why_it_is_not_ready(tmp_path: Path) -> None:
     h = make_harness(tmp_path, [], at=madrid(2026, 12, 1, 22))
-    jobs = Jobs(h.activation, h.config, h.clock, offset=timedelta(0))
-    client = add_readiness(Flask("t"), h.activation, jobs).test_client()
+    jobs = Jobs(h.ctl, h.config, h.clock, offset=timedelta(0))
+    client = add_readiness(Flask("t"), h.ctl, jobs).test_client()
     answer = client.get("/readyz")
     assert answer.status_code == 503
     reasons = answer.get_json()["reasons"]
@@ -256,7 +257,9 @@ def test_readyz_says_why_it_is_not_ready(tmp_path: Path) -> None:
     try:
         answer = client.get("/readyz")
         assert answer.status_code == 200 and answer.get_json()["status"] == "ready"
-        broken = replace(h.activation, namespaces=replace(h.service, store=BrokenStore()))
+        broken = NamespaceCtl(
+            replace(h.activation, namespaces=replace(h.service, store=BrokenStore()))
+        )
         answer = add_readiness(Flask("b"), broken, jobs).test_client().get("/readyz")
         assert answer.status_code == 503
         assert answer.get_json()["reasons"] == ["store: OSError: disk gone"]

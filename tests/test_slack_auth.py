@@ -74,7 +74,7 @@ def test_slack_unreachable_is_answered_200_at_once(tmp_path: Path) -> None:
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}/api/"
     with FakeSlack() as slack:  # only for the response_urls
         h = make_harness(tmp_path, _objects(), at=LATE, slack={"api_base_url": dead})
-        app = create_app(h.activation, h.config, "xoxb-test-token", SECRET, h.clock)
+        app = create_app(h.ctl, h.config, "xoxb-test-token", SECRET, h.clock)
         server = make_server("127.0.0.1", 0, create_flask_app(app), threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()

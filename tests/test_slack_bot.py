@@ -235,7 +235,7 @@ def running_bot(tmp_path: Path) -> Iterator[Bot]:
         )
         h.service.shutdown(at=NIGHT)
         h.clock.set(LATE)
-        app = create_app(h.activation, h.config, "xoxb-test-token", SECRET, h.clock)
+        app = create_app(h.ctl, h.config, "xoxb-test-token", SECRET, h.clock)
         # The setup's shutdown summary is delivered before the bot serves: tests see only theirs.
         assert notifier_of(app).drain() == 1
         setup = slack.forget()
@@ -296,11 +296,17 @@ def test_a_malformed_command_gets_its_usage(bot: Bot, text: str, expected: str) 
     assert bot.slack.calls("chat.postMessage") == []
 
 
-def test_a_refused_command_shows_the_reason_and_the_usage(bot: Bot) -> None:
+def test_a_refused_command_shows_the_reason_without_the_usage(bot: Bot) -> None:
     reply = bot.command("activate pay-api CC-OFF nightly tests")
-    assert "unauthorized" in text_of(reply) and "Usage" in text_of(reply)
+    assert "unauthorized" in text_of(reply) and "Usage" not in text_of(reply)
     assert bot.h.activation.requests() == []
     assert bot.slack.calls("chat.postMessage") == []
+
+
+def test_a_bad_duration_is_named_as_a_duration(bot: Bot) -> None:
+    reply = bot.command("activate pay-api 2x CC-PAY nightly tests")
+    assert "'2x' is not a duration" in text_of(reply) and "Usage" in text_of(reply)
+    assert bot.h.activation.requests() == []
 
 
 def test_an_unexpected_error_becomes_a_friendly_message(

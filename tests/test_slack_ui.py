@@ -379,7 +379,7 @@ def test_the_manifest_declares_what_the_app_listens_to(bot: Bot) -> None:
 
     # Every listener the app registered answers to one of the declared ids (or is the
     # catch-all for unknown buttons), so nothing it listens to is missing from the lists above.
-    app = slack_app.create_app(bot.h.activation, bot.h.config, "xoxb-test", SECRET, bot.h.clock)
+    app = slack_app.create_app(bot.h.ctl, bot.h.config, "xoxb-test", SECRET, bot.h.clock)
     probes = [("command", c) for c in slack_app.COMMANDS]
     probes += [("action", a) for a in slack_app.ACTIONS] + [("view", v) for v in slack_app.VIEWS]
     probes += [("event", e) for e in slack_app.EVENTS] + [("action", "an-unknown-button")]

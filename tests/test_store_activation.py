@@ -776,7 +776,7 @@ def test_sqlite_migrates_a_version_1_file_in_place(tmp_path: Path) -> None:
 
     conn = sqlite3.connect(path)
     try:
-        assert SCHEMA_VERSION == 5  # 3: the notices outbox; 4: the week reads; 5: expiry
+        assert SCHEMA_VERSION == 6  # 3: notices; 4: the week reads; 5: expiry; 6: the REST API
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         objects = dict(conn.execute("SELECT name, type FROM sqlite_master").fetchall())
         assert objects["activation_slots"] == "table"

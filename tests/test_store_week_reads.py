@@ -299,7 +299,7 @@ def test_sqlite_migrates_a_version_3_file_and_fills_the_crossings(tmp_path: Path
 
     store = SqliteStore(path)
     try:
-        assert SCHEMA_VERSION == 5
+        assert SCHEMA_VERSION == 6
         crossings = store._conn().execute(
             "SELECT midnight, namespace_name FROM activity_crossings ORDER BY 1, 2"
         )
@@ -319,7 +319,7 @@ def test_sqlite_migrates_a_version_3_file_and_fills_the_crossings(tmp_path: Path
         store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     finally:
         conn.close()
 

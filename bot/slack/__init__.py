@@ -14,7 +14,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core.activation import ActivationService
+from core.app import NamespaceCtl
 from core.clock import Clock
 from core.config import Config
 
@@ -35,7 +35,7 @@ class BotDeps:
     modules keep the starter template's `register(app)` signature.
     """
 
-    ctl: ActivationService
+    ctl: NamespaceCtl
     config: Config
     clock: Clock
     notifier: SlackNotifier

@@ -71,7 +71,7 @@ def tell_clicker(
 
 
 def tell_refusal(client: WebClient, channel: str, user: str, refusal: Refusal) -> None:
-    tell_clicker(client, channel, user, ui.refusal_blocks(None, str(refusal)), str(refusal))
+    tell_clicker(client, channel, user, ui.refusal_blocks(str(refusal)), str(refusal))
 
 
 def announce_decision(deps: BotDeps) -> None:
@@ -102,7 +102,7 @@ def update_message(
 
 
 def show_expired(deps: BotDeps, client: WebClient, channel: str, ts: str, request_id: str) -> None:
-    request = deps.ctl.store.get_request(request_id)
+    request = deps.ctl.approvals.find(request_id)
     if request is not None and request.status is RequestStatus.EXPIRED:
         update_message(deps, client, channel, ts, request)
 
@@ -136,7 +136,7 @@ def approve(deps: BotDeps, body: dict[str, Any], client: WebClient) -> None:
     user, request_id = user_of(body), clicked_value(body)
     channel, ts = where(body)
     try:
-        deps.ctl.approve(request_id, user, deps.clock.now())
+        deps.ctl.approvals.approve(request_id, user, deps.clock.now())
     except Refusal as refusal:
         refuse_decision(deps, client, channel, ts, user, request_id, refusal)
         return
@@ -155,7 +155,7 @@ def handle_deny(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
     user, request_id = user_of(body), clicked_value(body)
     channel, ts = where(body)
     try:
-        request = deps.ctl.check_may_decide(request_id, user, deps.clock.now())
+        request = deps.ctl.approvals.check_may_decide(request_id, user, deps.clock.now())
     except Refusal as refusal:
         refuse_decision(deps, client, channel, ts, user, request_id, refusal)
         return
@@ -183,7 +183,7 @@ def extend(deps: BotDeps, body: dict[str, Any], client: WebClient) -> None:
     user, namespace = user_of(body), clicked_value(body)
     channel, _ = where(body)
     try:
-        slot = deps.ctl.extend(
+        slot = deps.ctl.activations.extend(
             namespace, timedelta(hours=ui.EXTEND_BY_HOURS), user, deps.clock.now()
         )
     except Refusal as refusal:

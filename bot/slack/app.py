@@ -21,7 +21,7 @@ from bot.slack import blocks as ui
 from bot.slack.auth import AuthGate, SlackAuth
 from bot.slack.health import SlackApiHealth
 from bot.slack.notifier import SlackNotifier
-from core.activation import ActivationService
+from core.app import NamespaceCtl
 from core.clock import Clock
 from core.config import Config
 
@@ -50,7 +50,7 @@ WORK_THREADS = 4  # slow listener work at once (each may list the cluster or wak
 
 
 def create_app(
-    ctl: ActivationService,
+    ctl: NamespaceCtl,
     config: Config,
     token: str,
     signing_secret: str,
@@ -84,7 +84,7 @@ def create_app(
     )
     _VERIFIERS[app] = SignatureVerifier(signing_secret)
     notifier = SlackNotifier(
-        ctl.namespaces.outbox, client, config, clock, health=health, own_notices_only=own_notices
+        ctl.health.outbox, client, config, clock, health=health, own_notices_only=own_notices
     )
     work = work or ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="slack-work")
     deps = BotDeps(ctl=ctl, config=config, clock=clock, notifier=notifier, work=work)

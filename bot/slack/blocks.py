@@ -77,11 +77,9 @@ def usage_blocks(subcommand: str | None, problem: str) -> list[Block]:
     return blocks
 
 
-def refusal_blocks(subcommand: str | None, message: str) -> list[Block]:
-    blocks = [section(f":no_entry: {escape(message)}")]
-    if subcommand in USAGE:
-        blocks.append(context(f"Usage: {USAGE[subcommand]}"))
-    return blocks
+def refusal_blocks(message: str) -> list[Block]:
+    """A rule said no to a command whose syntax was right: the reason alone, no usage."""
+    return [section(f":no_entry: {escape(message)}")]
 
 
 def error_blocks() -> list[Block]:
@@ -106,6 +104,11 @@ def status_blocks(report: StatusReport, config: Config, only: str | None = None)
             lines.append(f"• `{n.namespace}`: excluded ({escape(n.excluded)})")
             continue
         since = f", asleep since {local(n.asleep_since, config)}" if n.asleep_since else ""
+        if n.window is not None:
+            since = (
+                f", awake by activation until {local(n.window.ends_at, config)} for "
+                f"{mention(n.window.user_id)} ({escape(n.window.cost_center)})"
+            )
         lines.append(
             f"• `{n.namespace}`: {n.state} ({n.sleeping}/{n.workloads} workloads asleep; "
             f"wanted {n.desired.value}{since})"

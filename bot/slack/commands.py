@@ -24,10 +24,9 @@ from slack_sdk import WebClient
 from bot.render import local
 from bot.slack import BotDeps, deps_of
 from bot.slack import blocks as ui
-from core.config import parse_duration
+from core import parse as parsers
 from core.models import ActivationRequest, CostCenterPermission, RequestStatus
-from core.notices import request_notice_id
-from core.policy import Refusal, lists_namespace
+from core.policy import Refusal
 from core.report import iso_week, parse_week
 
 log = logging.getLogger("namespace_ctl.slack.commands")
@@ -76,17 +75,9 @@ def parse(
 
 def _duration(subcommand: str, text: str) -> timedelta:
     try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise UsageError(subcommand, str(exc)) from None
-
-
-def _is_duration(text: str) -> bool:
-    try:
-        parse_duration(text)
-    except ValueError:
-        return False
-    return True
+        return parsers.duration(text)
+    except parsers.InputError as exc:
+        raise UsageError(subcommand, exc.message) from None
 
 
 # ---- subcommands -------------------------------------------------------------------------------
@@ -100,7 +91,7 @@ def cmd_status(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
     if len(inv.args) > 1:
         raise UsageError("status", "status takes at most one namespace")
     only = inv.args[0] if inv.args else None
-    report = deps.ctl.namespaces.status(at=deps.clock.now())
+    report = deps.ctl.schedule.status(at=deps.clock.now())
     if only is not None and all(n.namespace != only for n in report.namespaces):
         raise UsageError("status", f"namespace {only} not found in the cluster")
     return Reply("namespace status", ui.status_blocks(report, deps.config, only))
@@ -119,7 +110,7 @@ def cmd_activate(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
         raise UsageError("activate", "give a cost center and a reason")
     duration = _duration("activate", given["duration"]) if "duration" in given else None
     at = deps.clock.now()
-    request = deps.ctl.request(
+    request = deps.ctl.approvals.request(
         given["namespace"], given["cost_center"], inv.user, duration, given["reason"], at
     )
     return post_request(deps, request)
@@ -131,7 +122,7 @@ def _activate_arguments(args: list[str]) -> dict[str, str]:
     given: dict[str, str] = {}
     if rest:
         given["namespace"] = rest.pop(0)
-    if rest and _is_duration(rest[0]):
+    if rest and parsers.looks_like_duration(rest[0]):
         given["duration"] = rest.pop(0)
     if rest:
         given["cost_center"] = rest.pop(0)
@@ -146,7 +137,7 @@ def _open_activate_modal(
     """Open the activate form with the command's trigger; False when that is not possible."""
     if not inv.trigger_id:
         return False
-    cost_centers = [p for p in deps.ctl.cost_centers() if p.is_authorized]
+    cost_centers = [p for p in deps.ctl.cost_centers.all() if p.is_authorized]
     metadata = json.dumps({"channel": inv.channel, "response_url": inv.response_url})
     view = ui.activate_modal(
         deps.config,
@@ -165,13 +156,7 @@ def _open_activate_modal(
 
 def activatable_namespaces(deps: BotDeps, cost_centers: list[CostCenterPermission]) -> list[str]:
     """Managed namespaces that some authorized cost center lists (one namespace list call)."""
-    service = deps.ctl.namespaces
-    return sorted(
-        info.name
-        for info in service.cluster.list_namespaces()
-        if service.exclusions.reason(info) is None
-        and any(lists_namespace(p, info.name) for p in cost_centers)
-    )
+    return deps.ctl.cost_centers.activatable_namespaces(cost_centers)
 
 
 def post_request(deps: BotDeps, request: ActivationRequest) -> Reply:
@@ -181,7 +166,7 @@ def post_request(deps: BotDeps, request: ActivationRequest) -> Reply:
     deps.deliver_notices()
     channel = deps.config.slack.approvals_channel
     what = "Booking" if request.is_booking else "Request"
-    if not deps.ctl.namespaces.outbox.is_delivered(request_notice_id(request.request_id)):
+    if not deps.ctl.approvals.is_announced(request.request_id):
         return Reply(
             "request saved, not posted yet",
             [
@@ -199,8 +184,8 @@ def post_request(deps: BotDeps, request: ActivationRequest) -> Reply:
             ui.section(
                 f":hourglass_flowing_sand: {what} `{request.request_id}` to wake "
                 f"`{request.namespace}`{when} sent to {channel} for approval; it expires "
-                f"{local(request.expires_at, deps.config)}. You will be told here when someone "
-                "decides."
+                f"{local(request.expires_at, deps.config)}. You will get a direct message when "
+                "someone decides."
             )
         ],
     )
@@ -209,7 +194,7 @@ def post_request(deps: BotDeps, request: ActivationRequest) -> Reply:
 def cmd_deactivate(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
     if len(inv.args) != 1:
         raise UsageError("deactivate", "give exactly one namespace")
-    slot = deps.ctl.deactivate(inv.args[0], inv.user, deps.clock.now())
+    slot = deps.ctl.activations.deactivate(inv.args[0], inv.user, deps.clock.now())
     return Reply(
         f"{slot.namespace} window ended",
         [ui.section(f":zzz: `{slot.namespace}`: window ended; back on schedule.")],
@@ -220,7 +205,7 @@ def cmd_extend(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
     if len(inv.args) != 2:
         raise UsageError("extend", "give a namespace and a duration")
     duration = _duration("extend", inv.args[1])
-    slot = deps.ctl.extend(inv.args[0], duration, inv.user, deps.clock.now())
+    slot = deps.ctl.activations.extend(inv.args[0], duration, inv.user, deps.clock.now())
     return Reply(
         f"{slot.namespace} extended",
         [
@@ -234,8 +219,10 @@ def cmd_extend(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
 def cmd_list(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
     if inv.args:
         raise UsageError("list", "list takes no arguments")
-    pending = [r for r in deps.ctl.requests([RequestStatus.PENDING]) if not r.is_booking]
-    blocks = ui.list_blocks(deps.ctl.slots(), pending, deps.ctl.bookings(), deps.config)
+    pending = [r for r in deps.ctl.approvals.requests([RequestStatus.PENDING]) if not r.is_booking]
+    blocks = ui.list_blocks(
+        deps.ctl.activations.live(), pending, deps.ctl.approvals.bookings(), deps.config
+    )
     return Reply("activations", blocks)
 
 
@@ -246,7 +233,7 @@ def cmd_schedule(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
     starts_at = _local_start(day, clock, deps)
     duration = _duration("schedule", length)
     at = deps.clock.now()
-    request = deps.ctl.request(
+    request = deps.ctl.approvals.request(
         namespace, cost_center, inv.user, duration, " ".join(reason), at, starts_at=starts_at
     )
     return post_request(deps, request)
@@ -275,7 +262,7 @@ def cmd_report(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
         week = parse_week(inv.args[0], zone) if inv.args else iso_week(now, zone)
     except ValueError as exc:
         raise UsageError("report", str(exc)) from None
-    summary = deps.ctl.namespaces.week_summary(week, now)
+    summary = deps.ctl.reports.week(week, now)
     return Reply(f"week {summary.week}", ui.report_blocks(summary, deps.config))
 
 
@@ -301,7 +288,7 @@ def run(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
     except UsageError as exc:
         return Reply(f"usage: {exc}", ui.usage_blocks(exc.subcommand, str(exc)))
     except Refusal as refusal:
-        return Reply(str(refusal), ui.refusal_blocks(inv.subcommand, str(refusal)))
+        return Reply(str(refusal), ui.refusal_blocks(str(refusal)))
     except Exception:
         log.exception("/namespace %s by %s failed", inv.subcommand, inv.user)
         return Reply("something went wrong", ui.error_blocks())

@@ -21,15 +21,13 @@ from core.report import WeekSummary, iso_week
 log = logging.getLogger("namespace_ctl.slack.home")
 HOME_OPENED = "app_home_opened"
 EVENT_TYPES = (HOME_OPENED,)
+EDGE_WORDS = {DesiredState.ASLEEP: "shutdown", DesiredState.AWAKE: "startup"}
 MAX_LINES = 15  # per section: the Home tab is a glance, `/namespace list` has everything
 
 
 def next_edges(deps: BotDeps, at: datetime) -> dict[DesiredState, datetime]:
     """The next shutdown (ASLEEP) and the next startup (AWAKE) after `at`."""
-    calendar = deps.ctl.namespaces.calendar
-    first, first_state = calendar.next_transition(at)
-    second, second_state = calendar.next_transition(first)
-    return {first_state: first, second_state: second}
+    return deps.ctl.schedule.next_edges(at)
 
 
 def _lines(items: list[str]) -> str:
@@ -54,21 +52,23 @@ def home_view(deps: BotDeps, at: datetime, week: WeekSummary) -> dict[str, Any]:
     awake = [
         f"• `{s.namespace}` until {local(s.ends_at, config)}, {ui.escape(s.cost_center)}, "
         f"for {ui.mention(s.user_id)}"
-        for s in deps.ctl.slots()
+        for s in deps.ctl.activations.live()
     ]
     pending = [
         _request_line(r, deps)
-        for r in deps.ctl.requests([RequestStatus.PENDING])
+        for r in deps.ctl.approvals.requests([RequestStatus.PENDING])
         if not r.is_booking
     ]
-    booked = [_request_line(r, deps) for r in deps.ctl.bookings()]
+    booked = [_request_line(r, deps) for r in deps.ctl.approvals.bookings()]
     asleep = sorted(week.namespaces, key=lambda n: (-n.asleep_hours, n.namespace))
     slept = [f"• `{n.namespace}`: {ui.hours(n.asleep_hours)}" for n in asleep]
     blocks = [
         {"type": "header", "text": ui.plain("namespace-ctl", 150)},
         ui.section(
-            f"Next shutdown: *{local(epoch(edges[DesiredState.ASLEEP]), config)}*\n"
-            f"Next startup: *{local(epoch(edges[DesiredState.AWAKE]), config)}*"
+            "\n".join(
+                f"Next {EDGE_WORDS[state]}: *{local(epoch(when), config)}*"
+                for state, when in sorted(edges.items(), key=lambda edge: edge[1])
+            )
         ),
         {"type": "divider"},
         ui.section("*Awake by activation*\n" + _lines(awake)),
@@ -93,7 +93,7 @@ def handle_home_opened(event: dict[str, Any], client: WebClient, context: BoltCo
     deps = deps_of(context)
     try:
         at = deps.clock.now()
-        week = deps.ctl.namespaces.week_summary(iso_week(at, deps.config.zone), at)
+        week = deps.ctl.reports.week(iso_week(at, deps.config.zone), at)
         client.views_publish(user_id=user, view=home_view(deps, at, week))
     except Exception:
         log.exception("could not publish the Home tab of %s", user)

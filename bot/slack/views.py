@@ -86,7 +86,7 @@ def handle_activate(
         ack(response_action="errors", errors=errors)
         return
     try:
-        request = deps.ctl.request(
+        request = deps.ctl.approvals.request(
             values[ui.NAMESPACE_FIELD],
             values[ui.COST_CENTER_FIELD],
             user,
@@ -138,7 +138,7 @@ def handle_deny(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
     )
     reason = field_values(view).get(ui.DENY_REASON_FIELD, "")
     try:
-        deps.ctl.deny(request_id, user, reason, deps.clock.now())
+        deps.ctl.approvals.deny(request_id, user, reason, deps.clock.now())
     except Refusal as refusal:
         _refused(deps, ack, client, refusal, channel, ts, request_id)
         return

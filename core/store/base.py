@@ -8,11 +8,16 @@ Reading one period (`records_overlapping`) never scans: both stores index record
 and a closed record that crosses UTC midnights is also filed once under each midnight it crosses
 (a "crossing" entry), so the records that began before the period and are still running at its
 start are found under the one midnight before it. UTC days keep the stores zone-free.
+
+`history_page` reads the log newest first in one total order, `history_key` descending, and
+resumes strictly after the key of the last record of the previous page (a cursor that stays
+valid while records are added: a new record lands in its place in the order, never shifts a
+page). Idempotency keys (`claim_idempotency`) remember the first answer to a retried POST.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Protocol
 
 from core.models import (
@@ -21,6 +26,8 @@ from core.models import (
     ActivityRecord,
     ClaimOutcome,
     CostCenterPermission,
+    HistoryQuery,
+    IdempotentAnswer,
     Notice,
     OperationType,
     RecordStatus,
@@ -29,6 +36,9 @@ from core.models import (
 )
 
 SECONDS_PER_DAY = 86_400
+
+HistoryKey = tuple[int, str, str]
+"""(timestamp_start, namespace_name, operation_type value): `history_page`'s sort key."""
 
 
 def midnights_crossed(start: int, end: int) -> range:
@@ -44,6 +54,20 @@ def overlaps(record: ActivityRecord, start: int, end: int) -> bool:
     if record.timestamp_end is None or record.timestamp_start >= start:
         return True
     return record.timestamp_end > start
+
+
+def history_key(record: ActivityRecord) -> HistoryKey:
+    """The sort key of `Store.history_page` (newest first is this key descending)."""
+    return (record.timestamp_start, record.namespace_name, record.operation_type.value)
+
+
+def newest_first(records: Iterable[ActivityRecord]) -> list[ActivityRecord]:
+    return sorted(records, key=history_key, reverse=True)
+
+
+def on_page(query: HistoryQuery, after: HistoryKey | None, record: ActivityRecord) -> bool:
+    """Whether `record` belongs to a page of `query` that starts strictly after `after`."""
+    return query.matches(record) and (after is None or history_key(record) < after)
 
 
 class Store(Protocol):
@@ -86,6 +110,20 @@ class Store(Protocol):
         self, namespace: str | None = None, limit: int | None = None
     ) -> list[ActivityRecord]:
         """Every record (of one namespace, or all), newest first."""
+        ...
+
+    def history_page(
+        self, query: HistoryQuery, limit: int, after: HistoryKey | None = None
+    ) -> list[ActivityRecord]:
+        """At most `limit` records matching `query`, newest first in one total order:
+        (timestamp_start desc, namespace_name desc, operation_type desc), i.e. `history_key`
+        descending; `after` is the sort key (timestamp_start, namespace_name, operation_type
+        value) of the last record of the previous page, and the page starts strictly after it.
+        Pages never skip or repeat a record: the pages of one query, each started after the last
+        key of the one before, concatenate to exactly the matching records newest first (a
+        record added meanwhile shows on a later page when it sorts after the cursor; it never
+        shifts one). `limit` <= 0 returns []. Reads stop as soon as the page's `limit` records
+        are certain (see each store for how)."""
         ...
 
     def records_overlapping(self, start: int, end: int) -> list[ActivityRecord]:
@@ -223,6 +261,34 @@ class Store(Protocol):
     def pending_notice_count(self) -> int:
         """How many notices are pending: not delivered, not expired (due or waiting for a
         retry)."""
+        ...
+
+    # ---- idempotency keys: the first answer to a retried POST (REST `Idempotency-Key`) -------
+
+    def claim_idempotency(
+        self, key: str, fingerprint: str, at: int, ttl_seconds: int
+    ) -> IdempotentAnswer | None:
+        """Atomically claim `key` at `at`: None when this caller now holds it (no entry, or only
+        an expired one, `expires_at <= at`, which is replaced), else the live entry as stored
+        (status 0: the first request is still running; its `fingerprint` lets the caller tell
+        a different request reusing the key). The entry claimed holds `fingerprint`, status 0,
+        body "", `created_at` = `at` and `expires_at` = `at + ttl_seconds` (`ttl_seconds` > 0,
+        else ValueError). Racing claims of one key (threads, processes, hosts): exactly one gets
+        None. An entry lives at least until its `expires_at`; each store removes expired ones in
+        its own time (SQLite: the next claim; DynamoDB: TTL on `expires_at`)."""
+        ...
+
+    def finish_idempotency(self, key: str, status: int, body: str) -> None:
+        """Store the first answer of a claimed key (status > 0, else ValueError): conditional on
+        the entry still running (status 0), so the first answer is never overwritten; a key no
+        longer claimed (released, or expired and gone) is left as it is. It keeps its
+        `expires_at`: a retry after that acts again."""
+        ...
+
+    def release_idempotency(self, key: str) -> None:
+        """Forget a claimed, unfinished key (the first request failed with a server fault), so
+        a retry may act. Conditional on the entry still running (status 0): a finished answer is
+        never forgotten; a missing key is a no-op."""
         ...
 
     def close(self) -> None: ...

@@ -50,6 +50,17 @@ Tables (created when missing, on-demand billing), all named `{table_prefix}` + t
   `pending_notice_count` are Queries, never a Scan. The index is
   eventually consistent: a notice just delivered may still show there, so readers re-read it
   from the table (consistent) before acting.
+- `idempotency_keys`: the first answer to a REST POST with an `Idempotency-Key`, HASH `key` (S),
+  every `IdempotentAnswer` field (`status`, `created_at`, `expires_at` as N). A claim is one
+  PutItem conditioned on `attribute_not_exists(#k) OR expires_at <= :at` (no entry, or only an
+  expired one), so exactly one of racing claimers wins; finishing is an UpdateItem and releasing
+  a DeleteItem, both conditioned on `status = 0` (still running). TTL is enabled on `expires_at`
+  at start: DynamoDB deletes expired entries itself, within days; until then the claim's
+  condition treats them as gone.
+
+`history_page` (see its docstring): with a namespace, one Query on that partition (the range key
+orders it); otherwise a walk of `by_start` newest UTC day first, one Query per day, or a Scan when
+the page has no upper bound on its start to begin the walk from.
 
 Writes are conditional (PutItem `attribute_not_exists`, UpdateItem on "still open", "still
 pending", "still the slot claimed at"), which DynamoDB serializes per item, so racing writers
@@ -81,6 +92,8 @@ from core.models import (
     ActivityRecord,
     ClaimOutcome,
     CostCenterPermission,
+    HistoryQuery,
+    IdempotentAnswer,
     Notice,
     OperationType,
     RecordStatus,
@@ -88,7 +101,14 @@ from core.models import (
     SlotState,
     WorkloadSnapshot,
 )
-from core.store.base import SECONDS_PER_DAY, midnights_crossed, overlaps
+from core.store.base import (
+    SECONDS_PER_DAY,
+    HistoryKey,
+    midnights_crossed,
+    newest_first,
+    on_page,
+    overlaps,
+)
 
 ACTIVITY_TABLE = "namespace_activity_logs"
 COST_CENTER_TABLE = "cost_center_permissions"
@@ -97,6 +117,17 @@ SLOTS_TABLE = "activation_slots"
 REQUESTS_TABLE = "activation_requests"
 NOTICES_TABLE = "notices"
 CROSSINGS_TABLE = "activity_crossings"
+IDEMPOTENCY_TABLE = "idempotency_keys"
+IDEMPOTENCY_TTL_ATTR = "expires_at"
+# history_page without a namespace walks at most this many UTC days of `by_start` (one Query
+# each) from the page's upper bound; anything older that the page still needs comes from one
+# Scan with a filter, so a sparse filter over a long history costs a bounded number of calls.
+HISTORY_WALK_DAYS = 31
+# The Limit of the first Query of a history page, and of the largest: records of one second
+# come in no order from `by_start`, so a small page re-reads the ties before its cursor; a few
+# dozen small items cost little more than one, and a call less.
+HISTORY_FIRST_ITEMS = 25
+HISTORY_PAGE_ITEMS = 1_000
 START_INDEX = "by_start"
 START_DAY_ATTR = "start_day"
 MIDNIGHT_ATTR = "midnight"
@@ -212,6 +243,7 @@ class DynamoStore:
         self.requests_table = f"{table_prefix}{REQUESTS_TABLE}"
         self.notices_table = f"{table_prefix}{NOTICES_TABLE}"
         self.crossings_table = f"{table_prefix}{CROSSINGS_TABLE}"
+        self.idempotency_table = f"{table_prefix}{IDEMPOTENCY_TABLE}"
         self.items_read = 0
         self._count_lock = threading.Lock()
         if client is None:
@@ -483,6 +515,163 @@ class DynamoStore:
             records.extend(_to_record(_from_attrs(raw)) for raw in page["Items"])
         records.sort(key=_order_key, reverse=True)
         return records[:limit]
+
+    def history_page(
+        self, query: HistoryQuery, limit: int, after: HistoryKey | None = None
+    ) -> list[ActivityRecord]:
+        """With `query.namespace`: one Query on that partition, newest first (the range key `sk`
+        orders it by start, then operation: the page's order within one namespace), `since`,
+        `until` and `after` as key conditions, user and operation as a FilterExpression; pages
+        of `limit + 1` items (or `HISTORY_FIRST_ITEMS`) and more until `limit` records match.
+
+        Without a namespace, when the page has an upper bound on its start (`until`, or `after`
+        on every page but the first): the `by_start` index, newest UTC day first, one Query per
+        day (`since`, `until`, `after` as key conditions on `timestamp_start`, user and operation
+        filtered server-side). Its items are in start order within a day, in no order across
+        days, and ties of one second in no order at all, so the page's records are certain once
+        `limit` matching records start after the last item a page evaluated (or its day is
+        done); then it stops. At most `HISTORY_WALK_DAYS` days are walked: what the page still
+        needs from older days comes from one Scan filtered on them. The index is eventually
+        consistent: a record added a moment ago may show late.
+
+        Without a namespace and without an upper bound (no `until`, first page): a Scan with a
+        FilterExpression (every filter server-side), sorted here. An index cannot serve it: its
+        partitions are days, and nothing says which day is the newest without reading. Give
+        `until` (e.g. now + 1 s) to walk the index instead."""
+        if limit <= 0:
+            return []
+        bounds = _start_bounds(query, after)
+        if bounds is None:
+            return []
+        low, high = bounds
+        if query.namespace is not None:
+            return self._namespace_page(query, query.namespace, limit, after, low, high)
+        if high is None:
+            return newest_first(self._scan_history(query, after, low, None))[:limit]
+        return self._walked_page(query, limit, after, low, high)
+
+    def _namespace_page(
+        self,
+        query: HistoryQuery,
+        namespace: str,
+        limit: int,
+        after: HistoryKey | None,
+        low: int | None,
+        high: int | None,
+    ) -> list[ActivityRecord]:
+        lower = None if low is None else f"{low:010d}"  # sk >= lower: start >= low
+        # sk < upper: start <= high, and strictly after `after` in the page's order.
+        uppers = [] if high is None or high + 1 >= MAX_TIMESTAMP else [f"{high + 1:010d}"]
+        if after is not None:
+            start, after_namespace, operation = after
+            if namespace == after_namespace:
+                uppers.append(f"{start:010d}#{operation}")
+            elif namespace > after_namespace:
+                uppers.append(f"{start:010d}")
+        upper = min(uppers) if uppers else None
+        names = {"#ns": "namespace_name"}
+        values: dict[str, Any] = {":ns": namespace}
+        condition = "#ns = :ns"
+        if lower is not None or upper is not None:
+            names["#sk"] = SORT_KEY
+        if lower is not None and upper is not None:
+            if lower > upper:
+                return []
+            # BETWEEN includes `upper`: the one item it may hold (`after` itself) is dropped by
+            # `on_page` below.
+            condition += " AND #sk BETWEEN :lower AND :upper"
+            values.update({":lower": lower, ":upper": upper})
+        elif lower is not None:
+            condition += " AND #sk >= :lower"
+            values[":lower"] = lower
+        elif upper is not None:
+            condition += " AND #sk < :upper"
+            values[":upper"] = upper
+        request = {
+            "TableName": self.activity_table,
+            "KeyConditionExpression": condition,
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+            **_filtered(query, names, values),
+        }
+        found: list[ActivityRecord] = []
+        for page in self._history_pages(self._client.query, request, limit):
+            found.extend(r for r in _page_records(page) if on_page(query, after, r))
+            if len(found) >= limit:
+                break
+        return found[:limit]
+
+    def _walked_page(
+        self, query: HistoryQuery, limit: int, after: HistoryKey | None, low: int | None, high: int
+    ) -> list[ActivityRecord]:
+        oldest_day = 0 if low is None else low // SECONDS_PER_DAY
+        last_day = max(oldest_day, high // SECONDS_PER_DAY - HISTORY_WALK_DAYS + 1)
+        found: list[ActivityRecord] = []
+        for day in range(high // SECONDS_PER_DAY, last_day - 1, -1):
+            names = {"#day": START_DAY_ATTR, "#ts": "timestamp_start"}
+            values: dict[str, Any] = {
+                ":day": day,
+                ":low": max(low or 0, day * SECONDS_PER_DAY),
+                ":high": min(high, day * SECONDS_PER_DAY + SECONDS_PER_DAY - 1),
+            }
+            request = {
+                "TableName": self.activity_table,
+                "IndexName": START_INDEX,
+                "KeyConditionExpression": "#day = :day AND #ts BETWEEN :low AND :high",
+                "ScanIndexForward": False,
+                **_filtered(query, names, values),
+            }
+            for page in self._history_pages(self._client.query, request, limit):
+                found.extend(r for r in _page_records(page) if on_page(query, after, r))
+                last = page.get("LastEvaluatedKey")
+                evaluated = _from_attrs(last).get("timestamp_start") if last else None
+                # Later items of the walk start at or before `evaluated`: newer ones are final.
+                if evaluated is not None and (
+                    sum(r.timestamp_start > evaluated for r in found) >= limit
+                ):
+                    return newest_first(found)[:limit]
+            if len(found) >= limit:  # the day is done, and every later day is older
+                return newest_first(found)[:limit]
+        if last_day > oldest_day:  # days older than the walk
+            found.extend(self._scan_history(query, after, low, last_day * SECONDS_PER_DAY - 1))
+        return newest_first(found)[:limit]
+
+    def _scan_history(
+        self, query: HistoryQuery, after: HistoryKey | None, low: int | None, high: int | None
+    ) -> list[ActivityRecord]:
+        """Every record matching `query` with a start in [low, high], after `after`: a Scan
+        with every filter in its FilterExpression."""
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        starts = []
+        if low is not None:
+            starts.append("#ts >= :low")
+            values[":low"] = low
+        if high is not None:
+            starts.append("#ts <= :high")
+            values[":high"] = high
+        if starts:
+            names["#ts"] = "timestamp_start"
+        request: dict[str, Any] = {"TableName": self.activity_table, "ConsistentRead": True}
+        request.update(_filtered(query, names, values, starts))
+        pages = self._pages("read a history page", self._client.scan, **request)
+        return [r for page in pages for r in _page_records(page) if on_page(query, after, r)]
+
+    def _history_pages(
+        self, method: Callable[..., Any], request: dict[str, Any], limit: int
+    ) -> Iterator[dict[str, Any]]:
+        """The pages of one Query: the first evaluates `limit + 1` items (at least
+        `HISTORY_FIRST_ITEMS`), each next one twice as many (up to `HISTORY_PAGE_ITEMS`), so a
+        page with a sparse filter costs few calls."""
+        size = min(max(limit + 1, HISTORY_FIRST_ITEMS), HISTORY_PAGE_ITEMS)
+        while True:
+            page = self._call("read a history page", method, **request, Limit=size)
+            yield page
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return
+            request = {**request, "ExclusiveStartKey": last}
+            size = min(size * 2, HISTORY_PAGE_ITEMS)
 
     def records_overlapping(self, start: int, end: int) -> list[ActivityRecord]:
         if end <= start:
@@ -956,6 +1145,83 @@ class DynamoStore:
         )
         return sum(int(page.get("Count", 0)) for page in pages)
 
+    # ---- idempotency keys --------------------------------------------------------------------
+
+    def claim_idempotency(
+        self, key: str, fingerprint: str, at: int, ttl_seconds: int
+    ) -> IdempotentAnswer | None:
+        if ttl_seconds <= 0:
+            raise ValueError(f"ttl_seconds must be positive, not {ttl_seconds}")
+        claimed = IdempotentAnswer(
+            key=key,
+            fingerprint=fingerprint,
+            status=0,
+            body="",
+            created_at=at,
+            expires_at=at + ttl_seconds,
+        )
+        for _ in range(_CLOSE_ATTEMPTS):
+            try:
+                self._call(
+                    "claim an idempotency key",
+                    self._client.put_item,
+                    TableName=self.idempotency_table,
+                    Item=_to_attrs(claimed.model_dump()),
+                    ConditionExpression="attribute_not_exists(#k) OR #exp <= :at",
+                    ExpressionAttributeNames={"#k": "key", "#exp": IDEMPOTENCY_TTL_ATTR},
+                    ExpressionAttributeValues=_to_attrs({":at": at}),
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except _ConditionFailed as refused:
+                stored = (
+                    IdempotentAnswer.model_validate(refused.item)
+                    if refused.item is not None
+                    else self._get_answer(key)
+                )
+                if stored is not None and stored.expires_at > at:
+                    return stored
+                continue  # released (or expired) since the refusal: claim again
+            return None
+        raise StoreError(
+            f"DynamoDB table {self.idempotency_table}: idempotency key {key!r} kept being "
+            "claimed and released by others while claiming it; try again"
+        )
+
+    def _get_answer(self, key: str) -> IdempotentAnswer | None:
+        item = self._get("read an idempotency key", self.idempotency_table, {"key": key})
+        return IdempotentAnswer.model_validate(item) if item is not None else None
+
+    def finish_idempotency(self, key: str, status: int, body: str) -> None:
+        if status <= 0:
+            raise ValueError(f"an answer's status must be positive, not {status}")
+        try:
+            self._call(
+                "store the answer of an idempotency key",
+                self._client.update_item,
+                TableName=self.idempotency_table,
+                Key=_to_attrs({"key": key}),
+                UpdateExpression="SET #st = :st, #body = :body",
+                ConditionExpression="attribute_exists(#k) AND #st = :running",
+                ExpressionAttributeNames={"#k": "key", "#st": "status", "#body": "body"},
+                ExpressionAttributeValues=_to_attrs({":st": status, ":body": body, ":running": 0}),
+            )
+        except _ConditionFailed:
+            return  # finished, released or gone: the first answer stays
+
+    def release_idempotency(self, key: str) -> None:
+        try:
+            self._call(
+                "release an idempotency key",
+                self._client.delete_item,
+                TableName=self.idempotency_table,
+                Key=_to_attrs({"key": key}),
+                ConditionExpression="#st = :running",  # false when the key is missing
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues=_to_attrs({":running": 0}),
+            )
+        except _ConditionFailed:
+            return  # finished (never forgotten) or already gone
+
     def close(self) -> None:
         closer = getattr(self._client, "close", None)
         if callable(closer):
@@ -1024,6 +1290,12 @@ class DynamoStore:
             attributes={"notice_id": "S", UNSENT_ATTR: "S", "next_attempt_at": "N"},
             indexes={UNSENT_INDEX: [(UNSENT_ATTR, "HASH"), ("next_attempt_at", "RANGE")]},
         )
+        self._ensure_table(
+            self.idempotency_table,
+            keys=[("key", "HASH")],
+            attributes={"key": "S"},
+        )
+        self._ensure_ttl(self.idempotency_table, IDEMPOTENCY_TTL_ATTR)
 
     def _ensure_table(
         self,
@@ -1071,6 +1343,41 @@ class DynamoStore:
             if description is None:  # pragma: no cover - the waiter saw it
                 raise StoreError(f"DynamoDB table {name} vanished right after it was created")
         self._check_schema(name, description, keys, indexes)
+
+    def _ensure_ttl(self, table: str, attribute: str) -> None:
+        """Let DynamoDB delete the items of `table` once `attribute` (epoch seconds) is past."""
+        described = self._call(
+            f"read the TTL setting of table {table}",
+            self._client.describe_time_to_live,
+            TableName=table,
+        )
+        ttl = described.get("TimeToLiveDescription") or {}
+        if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+            if ttl.get("AttributeName") != attribute:
+                _log.warning(
+                    "DynamoDB table %s has TTL on %r, not %r: expired entries stay until that "
+                    "attribute says so (they are claimable again all the same)",
+                    table,
+                    ttl.get("AttributeName"),
+                    attribute,
+                )
+            return
+        try:
+            self._call(
+                f"enable TTL on table {table}",
+                self._client.update_time_to_live,
+                TableName=table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute},
+            )
+        except StoreError as exc:
+            # Another process enabled it at the same moment, or it was disabled within the hour
+            # (DynamoDB refuses a change then): entries expire by condition all the same.
+            cause = exc.__cause__
+            if not isinstance(cause, botoexc.ClientError) or _error_code(cause) != (
+                "ValidationException"
+            ):
+                raise
+            _log.warning("DynamoDB table %s: TTL on %r not enabled: %s", table, attribute, cause)
 
     def _add_start_index(self, description: Mapping[str, Any]) -> None:
         """Migration: add the `by_start` GSI to an activity table made before it existed."""
@@ -1438,6 +1745,57 @@ def _error_code(exc: Any) -> str:
 def _order_key(record: ActivityRecord) -> tuple[int, str, str]:
     """Oldest first; the same total order as the SQLite store."""
     return (record.timestamp_start, record.namespace_name, record.operation_type.value)
+
+
+def _start_bounds(
+    query: HistoryQuery, after: HistoryKey | None
+) -> tuple[int | None, int | None] | None:
+    """The (lowest, highest) `timestamp_start` a page may hold, inclusive, None where no bound
+    narrows what a sort key can hold; None when no record can match."""
+    low = query.since if query.since is not None and query.since > 0 else None
+    highs = [] if query.until is None else [query.until - 1]
+    if after is not None:
+        highs.append(after[0])
+    high = min(highs) if highs else None
+    if high is not None and high >= MAX_TIMESTAMP - 1:
+        high = None
+    if (high is not None and high < 0) or (low is not None and low >= MAX_TIMESTAMP):
+        return None
+    if low is not None and high is not None and low > high:
+        return None
+    return low, high
+
+
+def _filtered(
+    query: HistoryQuery,
+    names: dict[str, str],
+    values: dict[str, Any],
+    conditions: Collection[str] = (),
+) -> dict[str, Any]:
+    """A request's expression names and values, with a FilterExpression of `conditions` plus
+    the query's user and operation (attributes no key holds)."""
+    parts = list(conditions)
+    names, values = dict(names), dict(values)
+    if query.user_id is not None:
+        parts.append("#uid = :uid")
+        names["#uid"] = "user_id"
+        values[":uid"] = query.user_id
+    if query.operation_type is not None:
+        parts.append("#op = :op")
+        names["#op"] = "operation_type"
+        values[":op"] = OperationType(query.operation_type).value
+    request: dict[str, Any] = {}
+    if parts:
+        request["FilterExpression"] = " AND ".join(parts)
+    if names:
+        request["ExpressionAttributeNames"] = names
+    if values:
+        request["ExpressionAttributeValues"] = _to_attrs(values)
+    return request
+
+
+def _page_records(page: Mapping[str, Any]) -> Iterator[ActivityRecord]:
+    return (_to_record(_from_attrs(raw)) for raw in page["Items"])
 
 
 def _index_names(description: Mapping[str, Any]) -> set[str]:

@@ -28,6 +28,12 @@ Tables:
   transaction that closes (or adds closed) the record; version 4 fills it for existing records.
   With `idx_activity_start` and the partial index `idx_activity_open_start` it serves
   `records_overlapping` without a scan (see `_OVERLAP_QUERIES`).
+- `idempotency_keys` (schema version 6): the first answer to a POST with an `Idempotency-Key`,
+  primary key `key`, indexed on `expires_at`; a claim deletes the expired rows, then inserts
+  unless a live row exists, in one `BEGIN IMMEDIATE` transaction. Version 6 also indexes the
+  audit log for `history_page`: `idx_activity_newest` (timestamp_start, namespace_name,
+  operation_type), its sort order, and `idx_activity_user` (user_id, then that order); with
+  a namespace the primary key serves it. Each page is one query reading the index in order.
 
 The schema is versioned with `PRAGMA user_version`: `_MIGRATIONS[i]` takes the file from version
 `i` to `i + 1`, so later changes append a migration and existing files are upgraded in place.
@@ -52,6 +58,8 @@ from core.models import (
     ActivityRecord,
     ClaimOutcome,
     CostCenterPermission,
+    HistoryQuery,
+    IdempotentAnswer,
     Notice,
     OperationType,
     RecordStatus,
@@ -59,7 +67,7 @@ from core.models import (
     SlotState,
     WorkloadSnapshot,
 )
-from core.store.base import SECONDS_PER_DAY, midnights_crossed, overlaps
+from core.store.base import SECONDS_PER_DAY, HistoryKey, midnights_crossed, overlaps
 
 ACTIVITY_TABLE = "namespace_activity_logs"
 COST_CENTER_TABLE = "cost_center_permissions"
@@ -68,6 +76,7 @@ SLOTS_TABLE = "activation_slots"
 REQUESTS_TABLE = "activation_requests"
 NOTICES_TABLE = "notices"
 CROSSINGS_TABLE = "activity_crossings"
+IDEMPOTENCY_TABLE = "idempotency_keys"
 BUSY_TIMEOUT_MS = 30_000
 
 _COLUMNS = (
@@ -134,6 +143,8 @@ _NOTICE_COLUMNS = (
     "expired_at",
 )
 _PENDING = "sent_at IS NULL AND expired_at IS NULL"
+_ANSWER_COLUMNS = ("key", "fingerprint", "status", "body", "created_at", "expires_at")
+_SELECT_ANSWER = f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM {IDEMPOTENCY_TABLE}"
 _SELECT_NOTICE = f"SELECT {', '.join(_NOTICE_COLUMNS)} FROM {NOTICES_TABLE}"
 _OLDEST_FIRST = "timestamp_start ASC, namespace_name ASC, operation_type ASC"
 _KEY_COLUMNS = ("namespace_name", "timestamp_start", "operation_type")
@@ -279,6 +290,23 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             ON {NOTICES_TABLE} (next_attempt_at, at)
             WHERE {_PENDING}""",
     ),
+    # 6: the REST API: idempotency keys, and history pages read in order from an index.
+    (
+        f"""CREATE TABLE IF NOT EXISTS {IDEMPOTENCY_TABLE} (
+            key         TEXT    PRIMARY KEY NOT NULL,
+            fingerprint TEXT    NOT NULL,
+            status      INTEGER NOT NULL DEFAULT 0,
+            body        TEXT    NOT NULL DEFAULT '',
+            created_at  INTEGER NOT NULL,
+            expires_at  INTEGER NOT NULL
+        )""",
+        f"""CREATE INDEX IF NOT EXISTS idx_idempotency_expires
+            ON {IDEMPOTENCY_TABLE} (expires_at)""",
+        f"""CREATE INDEX IF NOT EXISTS idx_activity_newest
+            ON {ACTIVITY_TABLE} (timestamp_start, namespace_name, operation_type)""",
+        f"""CREATE INDEX IF NOT EXISTS idx_activity_user
+            ON {ACTIVITY_TABLE} (user_id, timestamp_start, namespace_name, operation_type)""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -401,6 +429,18 @@ class SqliteStore:
             sql += " LIMIT ?"
             params = (*params, limit)
         return [_from_row(row) for row in self._read("read the history", sql, params)]
+
+    def history_page(
+        self, query: HistoryQuery, limit: int, after: HistoryKey | None = None
+    ) -> list[ActivityRecord]:
+        """One query with `LIMIT limit` that walks an index already in the page's order, so it
+        stops at the limit and never sorts: the primary key or `idx_activity_user` when a
+        namespace or a user is given, else `idx_activity_newest` (tested with EXPLAIN QUERY
+        PLAN); `since`, `until` and `after` bound the index range."""
+        if limit <= 0:
+            return []
+        sql, params = _history_page_sql(query, limit, after)
+        return [_from_row(row) for row in self._read("read a history page", sql, params)]
 
     def records_overlapping(self, start: int, end: int) -> list[ActivityRecord]:
         if end <= start:
@@ -691,6 +731,40 @@ class SqliteStore:
         )
         return int(rows[0][0])
 
+    # ---- idempotency keys --------------------------------------------------------------------
+
+    def claim_idempotency(
+        self, key: str, fingerprint: str, at: int, ttl_seconds: int
+    ) -> IdempotentAnswer | None:
+        if ttl_seconds <= 0:
+            raise ValueError(f"ttl_seconds must be positive, not {ttl_seconds}")
+        # BEGIN IMMEDIATE holds the write lock from the first statement: the read and the insert
+        # are one step for every thread and process using the file.
+        with self._write("claim an idempotency key") as conn:
+            # Expired entries may be claimed again: delete them (this store's TTL).
+            conn.execute(f"DELETE FROM {IDEMPOTENCY_TABLE} WHERE expires_at <= ?", (at,))
+            row = conn.execute(f"{_SELECT_ANSWER} WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                return _answer_from_row(row)
+            conn.execute(
+                f"INSERT INTO {IDEMPOTENCY_TABLE} ({', '.join(_ANSWER_COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in _ANSWER_COLUMNS)})",
+                (key, fingerprint, 0, "", at, at + ttl_seconds),
+            )
+            return None
+
+    def finish_idempotency(self, key: str, status: int, body: str) -> None:
+        if status <= 0:
+            raise ValueError(f"an answer's status must be positive, not {status}")
+        sql = f"UPDATE {IDEMPOTENCY_TABLE} SET status = ?, body = ? WHERE key = ? AND status = 0"
+        with self._write("store the answer of an idempotency key") as conn:
+            conn.execute(sql, (status, body, key))
+
+    def release_idempotency(self, key: str) -> None:
+        sql = f"DELETE FROM {IDEMPOTENCY_TABLE} WHERE key = ? AND status = 0"
+        with self._write("release an idempotency key") as conn:
+            conn.execute(sql, (key,))
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -825,6 +899,37 @@ def _add_crossings(conn: sqlite3.Connection, key: tuple[str, int, OperationType]
     )
 
 
+def _history_page_sql(
+    query: HistoryQuery, limit: int, after: HistoryKey | None
+) -> tuple[str, list[Any]]:
+    conditions: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("namespace_name", query.namespace),
+        ("operation_type", None if query.operation_type is None else query.operation_type.value),
+        ("user_id", query.user_id),
+    ):
+        if value is not None:
+            conditions.append(f"{column} = ?")
+            params.append(value)
+    if query.since is not None:
+        conditions.append("timestamp_start >= ?")
+        params.append(query.since)
+    if query.until is not None:
+        conditions.append("timestamp_start < ?")
+        params.append(query.until)
+    if after is not None:
+        start, namespace, operation = after
+        # The row value is the exact cursor; the plain bound on the first column lets the
+        # planner start the index range there.
+        conditions.append(
+            "timestamp_start <= ? AND (timestamp_start, namespace_name, operation_type) < (?, ?, ?)"
+        )
+        params.extend((start, start, namespace, operation))
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return f"{_SELECT}{where} ORDER BY {_NEWEST_FIRST} LIMIT ?", [*params, limit]
+
+
 def _is_busy(exc: sqlite3.Error) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
@@ -914,6 +1019,10 @@ def _notice_to_row(notice: Notice) -> tuple[Any, ...]:
     values = notice.model_dump(mode="json")
     values["facts"] = json.dumps(values["facts"], sort_keys=True)
     return tuple(values[c] for c in _NOTICE_COLUMNS)
+
+
+def _answer_from_row(row: Sequence[Any]) -> IdempotentAnswer:
+    return IdempotentAnswer.model_validate(dict(zip(_ANSWER_COLUMNS, row, strict=True)))
 
 
 def _notice_from_row(row: Sequence[Any]) -> Notice:

@@ -1,0 +1,390 @@
+"""The one front of core: the CLI, the Slack listeners, the jobs, the metrics and the REST API call
+a `NamespaceCtl` and nothing below it (no store, no cluster, no service internals).
+
+Its named groups are the use cases by aggregate: `schedule` (status and the passes),
+`activations` (windows open now), `approvals` (requests and bookings), `cost_centers`,
+`reports` (history, weeks, estimate, calendar) and `health`. Each group is a thin, typed face over
+the services; the rules stay in the services and in `core.policy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from core.activation import ActivationService, Housekeeping, Opened
+from core.calendar import BusinessCalendar
+from core.calendar_view import CalendarEvent, calendar_events
+from core.clock import Clock, epoch
+from core.config import Config
+from core.estimate import Estimate, estimate, normal_week
+from core.models import (
+    ActivationRequest,
+    ActivationSlot,
+    ActivityRecord,
+    CostCenterPermission,
+    DesiredState,
+    HistoryQuery,
+    IdempotentAnswer,
+    OperationResult,
+    OperationType,
+    RequestStatus,
+)
+from core.notices import Outbox, request_notice_id
+from core.policy import Refusal, RefusalReason, lists_namespace
+from core.report import Week, WeekSummary
+from core.service import NamespaceDetail, StatusReport, workload_statuses
+
+# The calendar reads records from this long before its start, so a window that began earlier
+# and is still open (or closed within the range) is found: no window lasts longer.
+LONGEST_WINDOW = 2 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The sleep schedule and the passes that follow it."""
+
+    _ctl: ActivationService
+
+    @property
+    def calendar(self) -> BusinessCalendar:
+        return self._ctl.namespaces.calendar
+
+    def status(self, at: datetime) -> StatusReport:
+        """Every namespace: state, what the schedule wants, its live window, its cost per hour."""
+        return self._ctl.namespaces.status(at=at)
+
+    def shutdown(
+        self, namespaces: Sequence[str] = (), dry_run: bool = False, *, at: datetime
+    ) -> OperationResult:
+        return self._ctl.namespaces.shutdown(namespaces, dry_run=dry_run, at=at)
+
+    def startup(
+        self, namespaces: Sequence[str] = (), dry_run: bool = False, *, at: datetime
+    ) -> OperationResult:
+        return self._ctl.namespaces.startup(namespaces, dry_run=dry_run, at=at)
+
+    def reconcile(
+        self, dry_run: bool = False, *, at: datetime
+    ) -> tuple[Housekeeping, OperationResult]:
+        """Activations' chores (windows over, expiries, bookings due), then the schedule."""
+        return self._ctl.reconcile(dry_run=dry_run, at=at)
+
+    def housekeeping(self, at: datetime) -> tuple[Housekeeping, OperationResult | None]:
+        """The bookings pass: the chores alone; when a window ended (or a half-opened one was
+        repaired), the schedule followed at once so the namespace sleeps now."""
+        chores = self._ctl.housekeeping(at)
+        if chores.ended or chores.repaired:
+            return chores, self._ctl.namespaces.reconcile(at=at)
+        return chores, None
+
+    def next_edges(self, at: datetime) -> dict[DesiredState, datetime]:
+        """The next shutdown (ASLEEP) and the next startup (AWAKE) after `at`."""
+        first, first_state = self.calendar.next_transition(at)
+        second, second_state = self.calendar.next_transition(first)
+        return {first_state: first, second_state: second}
+
+    def namespace(self, name: str, at: datetime) -> NamespaceDetail:
+        """One namespace's status and its workloads with the counts they run awake."""
+        rows = [n for n in self.status(at).namespaces if n.namespace == name]
+        view = self._ctl.namespaces.namespace_view(name)
+        if not rows or view is None:
+            raise Refusal(
+                RefusalReason.NOT_FOUND,
+                f"namespace {name!r} not found in the cluster (`namespace-ctl status` lists them)",
+            )
+        return NamespaceDetail(status=rows[0], workloads=workload_statuses(view))
+
+    def managed_namespaces(self) -> frozenset[str]:
+        """Names of the managed namespaces (one namespace list, no workloads)."""
+        service = self._ctl.namespaces
+        return frozenset(
+            info.name
+            for info in service.cluster.list_namespaces()
+            if service.exclusions.reason(info) is None
+        )
+
+    def asleep_namespaces(self) -> frozenset[str]:
+        """Namespaces whose night's `auto_shutdown` record is open (an index read)."""
+        records = self._ctl.store.open_records(OperationType.AUTO_SHUTDOWN)
+        return frozenset(r.namespace_name for r in records)
+
+
+@dataclass(frozen=True)
+class Activations:
+    """Windows open now: every rule and cap applies (DESIGN.md)."""
+
+    _ctl: ActivationService
+
+    def activate(
+        self,
+        namespace: str,
+        cost_center: str,
+        user: str,
+        duration: timedelta | None,
+        reason: str,
+        at: datetime,
+    ) -> Opened:
+        return self._ctl.activate(namespace, cost_center, user, duration, reason, at)
+
+    def deactivate(self, namespace: str, user: str, at: datetime) -> ActivationSlot:
+        return self._ctl.deactivate(namespace, user, at)
+
+    def extend(
+        self, namespace: str, duration: timedelta, user: str, at: datetime
+    ) -> ActivationSlot:
+        return self._ctl.extend(namespace, duration, user, at)
+
+    def live(self) -> list[ActivationSlot]:
+        """Every window held (claimed or live), one per namespace."""
+        return self._ctl.slots()
+
+    def window(self, namespace: str) -> ActivationSlot | None:
+        return next((s for s in self._ctl.slots() if s.namespace == namespace), None)
+
+
+@dataclass(frozen=True)
+class Approvals:
+    """Requests a colleague approves, and bookings of future windows."""
+
+    _ctl: ActivationService
+
+    def request(
+        self,
+        namespace: str,
+        cost_center: str,
+        user: str,
+        duration: timedelta | None,
+        reason: str,
+        at: datetime,
+        starts_at: datetime | None = None,
+    ) -> ActivationRequest:
+        return self._ctl.request(
+            namespace, cost_center, user, duration, reason, at, starts_at=starts_at
+        )
+
+    def book(
+        self,
+        namespace: str,
+        cost_center: str,
+        user: str,
+        starts_at: datetime,
+        duration: timedelta | None,
+        reason: str,
+        at: datetime,
+    ) -> ActivationRequest:
+        return self._ctl.book(namespace, cost_center, user, starts_at, duration, reason, at)
+
+    def approve(
+        self, request_id: str, approver: str, at: datetime
+    ) -> tuple[ActivationRequest, Opened | None]:
+        return self._ctl.approve(request_id, approver, at)
+
+    def check_may_decide(self, request_id: str, user: str, at: datetime) -> ActivationRequest:
+        return self._ctl.check_may_decide(request_id, user, at)
+
+    def deny(self, request_id: str, approver: str, reason: str, at: datetime) -> ActivationRequest:
+        return self._ctl.deny(request_id, approver, reason, at)
+
+    def cancel(self, request_id: str, user: str, at: datetime) -> ActivationRequest:
+        return self._ctl.cancel(request_id, user, at)
+
+    def find(self, request_id: str) -> ActivationRequest | None:
+        return self._ctl.store.get_request(request_id)
+
+    def get(self, request_id: str) -> ActivationRequest:
+        """The request, or a `not found` refusal."""
+        request = self.find(request_id)
+        if request is None:
+            raise Refusal(
+                RefusalReason.NOT_FOUND,
+                f"request {request_id!r} not found (`namespace-ctl requests --all` lists them)",
+            )
+        return request
+
+    def requests(
+        self, statuses: Collection[RequestStatus] | None = None
+    ) -> list[ActivationRequest]:
+        return self._ctl.requests(statuses)
+
+    def pending(self) -> list[ActivationRequest]:
+        """Immediate requests awaiting a decision (bookings are in `bookings`)."""
+        return [r for r in self._ctl.requests([RequestStatus.PENDING]) if not r.is_booking]
+
+    def bookings(self) -> list[ActivationRequest]:
+        return self._ctl.bookings()
+
+    def is_announced(self, request_id: str) -> bool:
+        """Has the request's message reached the approvals channel?"""
+        return self._ctl.namespaces.outbox.is_delivered(request_notice_id(request_id))
+
+
+@dataclass(frozen=True)
+class CostCenters:
+    """Which cost centers may pay for activations, for which namespaces (admin)."""
+
+    _ctl: ActivationService
+
+    def all(self) -> list[CostCenterPermission]:
+        return self._ctl.cost_centers()
+
+    def authorized(self) -> list[CostCenterPermission]:
+        return [p for p in self._ctl.cost_centers() if p.is_authorized]
+
+    def get(self, name: str) -> CostCenterPermission:
+        return self._ctl.cost_center(name)
+
+    def set(
+        self,
+        name: str,
+        at: datetime,
+        *,
+        authorized: bool | None = None,
+        max_concurrent: int | None = None,
+        clear_max: bool = False,
+        add_namespaces: Collection[str] = (),
+        remove_namespaces: Collection[str] = (),
+        create: bool = False,
+    ) -> CostCenterPermission:
+        return self._ctl.set_cost_center(
+            name,
+            at,
+            authorized=authorized,
+            max_concurrent=max_concurrent,
+            clear_max=clear_max,
+            add_namespaces=add_namespaces,
+            remove_namespaces=remove_namespaces,
+            create=create,
+        )
+
+    def activatable_namespaces(self, cost_centers: list[CostCenterPermission]) -> list[str]:
+        """Managed namespaces that one of `cost_centers` lists (one namespace list call)."""
+        service = self._ctl.namespaces
+        return sorted(
+            info.name
+            for info in service.cluster.list_namespaces()
+            if service.exclusions.reason(info) is None
+            and any(lists_namespace(p, info.name) for p in cost_centers)
+        )
+
+
+@dataclass(frozen=True)
+class Reports:
+    """What was done and what it saved: the audit log, the weeks, the estimate."""
+
+    _ctl: ActivationService
+
+    def history(
+        self, namespace: str | None = None, limit: int | None = None
+    ) -> list[ActivityRecord]:
+        return self._ctl.namespaces.history(namespace, limit)
+
+    def history_page(
+        self, query: HistoryQuery, limit: int, after: tuple[int, str, str] | None = None
+    ) -> list[ActivityRecord]:
+        """One page of the filtered audit log, newest first (see `Store.history_page`)."""
+        return self._ctl.store.history_page(query, limit, after)
+
+    def calendar(self, start: datetime, end: datetime) -> list[CalendarEvent]:
+        """What a calendar shows for [start, end): sleep, windows past and live, bookings and
+        requests (ValueError for a range that is empty or longer than 92 days)."""
+        service = self._ctl.namespaces
+        return calendar_events(
+            start,
+            end,
+            service.calendar,
+            service.store.records_overlapping(epoch(start) - LONGEST_WINDOW, epoch(end)),
+            self._ctl.slots(),
+            self._ctl.requests(),
+            service.rates,
+        )
+
+    def week(self, week: Week, at: datetime) -> WeekSummary:
+        return self._ctl.namespaces.week_summary(week, at)
+
+    def post_weekly_summary(self, at: datetime) -> WeekSummary:
+        """The summary of the week that ended before `at`, to the channel's outbox."""
+        return self._ctl.namespaces.post_weekly_summary(at)
+
+    def estimate(self, at: datetime) -> Estimate:
+        """A normal week under the current config, read from the cluster (never changed)."""
+        service, config = self._ctl.namespaces, self._ctl.config
+        return estimate(
+            service.cluster,
+            service.store,
+            service.exclusions,
+            service.rates,
+            normal_week(config.business_hours, config.zone, at),
+            at,
+            awake_by_activation={s.namespace for s in self._ctl.slots()},
+        )
+
+
+@dataclass(frozen=True)
+class Health:
+    """What readiness and the notifier need: the store answering, the channel's outbox."""
+
+    _ctl: ActivationService
+
+    def check_store(self) -> None:
+        """Raise when the store does not answer a cheap read."""
+        self._ctl.store.get_cost_center("__readyz__")
+
+    @property
+    def outbox(self) -> Outbox:
+        return self._ctl.namespaces.outbox
+
+    # An API request's `Idempotency-Key`: its first answer, kept a day (see `Store`).
+    def claim_idempotency(
+        self, key: str, fingerprint: str, at: int, ttl_seconds: int
+    ) -> IdempotentAnswer | None:
+        return self._ctl.store.claim_idempotency(key, fingerprint, at, ttl_seconds)
+
+    def finish_idempotency(self, key: str, status: int, body: str) -> None:
+        self._ctl.store.finish_idempotency(key, status, body)
+
+    def release_idempotency(self, key: str) -> None:
+        self._ctl.store.release_idempotency(key)
+
+    def close(self) -> None:
+        self._ctl.store.close()
+
+
+@dataclass(frozen=True)
+class NamespaceCtl:
+    """The front: one per process, built by `core.wiring.build_app`. `services` is for core
+    (wiring, the elector): an adapter calls the groups only."""
+
+    services: ActivationService = field(repr=False)
+    schedule: Schedule = field(init=False)
+    activations: Activations = field(init=False)
+    approvals: Approvals = field(init=False)
+    cost_centers: CostCenters = field(init=False)
+    reports: Reports = field(init=False)
+    health: Health = field(init=False)
+
+    def __post_init__(self) -> None:
+        for name, group in (
+            ("schedule", Schedule),
+            ("activations", Activations),
+            ("approvals", Approvals),
+            ("cost_centers", CostCenters),
+            ("reports", Reports),
+            ("health", Health),
+        ):
+            object.__setattr__(self, name, group(self.services))
+
+    @property
+    def config(self) -> Config:
+        return self.services.config
+
+    @property
+    def clock(self) -> Clock:
+        return self.services.namespaces.clock
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def close(self) -> None:
+        self.health.close()
