@@ -35,9 +35,7 @@ def test_namespaces_show_state_window_and_cost_excluded_apart(tmp_path: Path) ->
     assert awake["asleep_since"] is None
     assert awake["window"]["until"] == "2026-12-01T23:00:00+01:00"
     assert awake["window"]["user"] == "ana" and awake["window"]["cost_center"] == "CC-PAY"
-    assert {"namespace": "monitoring", "rule": "configured (monitoring)"} in body["excluded"] or [
-        e["namespace"] for e in body["excluded"]
-    ] == ["monitoring"]
+    assert body["excluded"] == [{"namespace": "monitoring", "rule": "excluded by 'monitoring'"}]
     assert body["timezone"] == "Europe/Madrid" and body["business_time"] is False
 
 
