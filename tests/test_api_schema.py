@@ -47,6 +47,8 @@ def test_the_served_document_is_the_one_tested(api: Api) -> None:
 @settings(
     max_examples=20,
     deadline=None,
+    # Reproducible in CI; explore more locally with a different seed or more examples.
+    derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_no_5xx_and_every_answer_fits_the_document(case: Any, api: Api) -> None:

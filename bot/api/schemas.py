@@ -30,6 +30,9 @@ def _iso_instant(value: object) -> object:
         ) from None
 
 
+# A cost center's cap: far above any cluster's namespaces, within a store's integers.
+MAX_CAP = 100_000
+
 # Naive values are read in the configured zone by the handlers.
 Instant = Annotated[datetime, BeforeValidator(_iso_instant)]
 
@@ -96,14 +99,17 @@ class DenyBody(ActFor):
 class CostCenterBody(Body):
     cost_center: str = Field(min_length=1, max_length=128)
     is_authorized: bool = True
-    max_concurrent_namespaces: int | None = Field(default=None, ge=0)
+    max_concurrent_namespaces: int | None = Field(default=None, ge=0, le=MAX_CAP)
     authorized_namespaces: list[str] = Field(default_factory=list)
 
 
 class CostCenterPatch(Body):
     is_authorized: bool | None = None
     max_concurrent_namespaces: int | None = Field(
-        default=None, ge=0, description="a cap of its own; null with clear_max: the global cap"
+        default=None,
+        ge=0,
+        le=MAX_CAP,
+        description="a cap of its own; null with clear_max: the global cap",
     )
     clear_max: bool = False
     add_namespaces: list[str] = Field(default_factory=list)
