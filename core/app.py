@@ -140,9 +140,6 @@ class Activations:
         """Every window held (claimed or live), one per namespace."""
         return self._ctl.slots()
 
-    def window(self, namespace: str) -> ActivationSlot | None:
-        return next((s for s in self._ctl.slots() if s.namespace == namespace), None)
-
 
 @dataclass(frozen=True)
 class Approvals:

@@ -12,7 +12,7 @@ import hmac
 from dataclasses import dataclass
 from enum import IntEnum
 
-from bot.api.errors import ApiError, forbidden, unauthenticated
+from bot.api.errors import forbidden, unauthenticated
 from core.config import ApiToken
 
 CHALLENGE = 'Bearer realm="namespace-ctl"'
@@ -73,7 +73,3 @@ def authenticate(header: str | None, tokens: list[ApiToken]) -> Principal:
     if found is None:
         raise unauthenticated("that token is not one of api.tokens")
     return Principal(found.name, Role[found.role.upper()])
-
-
-def is_challenge(error: ApiError) -> bool:
-    return error.status == 401
