@@ -287,6 +287,7 @@ def test_auth_errors_and_hardening(tmp_path: Path) -> None:
         array = api.post("/requests", ["a"], role="operator")
         big = api.call("POST", "/api/v1/requests", "operator", raw=b"x" * (1024 * 1024 + 1))
         route = api.get("/nowhere")
+        double_slash = api.post("/namespaces//activate", {"cost_center": "CC-ALL", "reason": "x"})
         method = api.call("PUT", "/api/v1/namespaces", "admin", {})
         cors = api.get("/namespaces", headers={"Origin": "https://evil.example"})
     for answer in (none, wrong, basic):
@@ -296,6 +297,8 @@ def test_auth_errors_and_hardening(tmp_path: Path) -> None:
     assert array.status == 422
     assert big.status == 413 and big.json["error"] == "too large"
     assert route.status == 404 and route.json["error"] == "not found"
+    # Never an HTML redirect to another resource: a JSON error (werkzeug finds no POST there).
+    assert double_slash.status in (404, 405) and "message" in double_slash.json
     assert method.status == 405 and method.json["error"] == "method not allowed"
     assert cors.status == 200
     assert not any(h.startswith("access-control-") for h in cors.headers)

@@ -112,6 +112,8 @@ def serve(
             endpoint.name,
             _view(endpoint, ctl, notify),
             methods=[endpoint.method],
+            # `/namespaces//activate` is a 404 in JSON, not an HTML redirect to another resource.
+            merge_slashes=False,
         )
 
 
