@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.report_reads
 	$(BIN)/python -m bench.failover
+	$(BIN)/python -m bench.api_namespaces
 
 # The container image (Dockerfile; needs a Docker engine with BuildKit). No venv needed.
 image:
