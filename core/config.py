@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import time, timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -194,8 +195,102 @@ class ApiToken(_Section):
     role: Literal["admin", "operator", "viewer"]
 
 
+# A header's name is an RFC 9110 token.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+Network = Annotated[IPv4Network | IPv6Network, PlainSerializer(str)]
+RoleWord = Literal["viewer", "operator", "admin"]
+
+
+def _to_networks(value: Any) -> Any:
+    """CIDRs as `ipaddress.ip_network(strict=False)` reads them: `10.0.0.1/8` is 10.0.0.0/8."""
+    if not isinstance(value, list):
+        return value  # pydantic says it must be a list
+    networks: list[IPv4Network | IPv6Network] = []
+    for item in value:
+        try:
+            if isinstance(item, IPv4Network | IPv6Network):
+                networks.append(item)
+                continue
+            if not isinstance(item, str):
+                raise ValueError
+            networks.append(ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{item!r} is not an IP network: use CIDRs like 10.0.0.0/8, 127.0.0.1/32 or "
+                "fd00::/8"
+            ) from None
+    return networks
+
+
 class ApiSettings(_Section):
+    """Bearer tokens, and sign-in by an authenticating proxy in front (oauth2-proxy and the
+    like): from an address of `trusted_proxies`, `trusted_user_header` names the user, whose
+    role is theirs in `users`, else `default_role` (`none`: refused)."""
+
     tokens: list[ApiToken] = []
+    trusted_user_header: str | None = None
+    trusted_proxies: Annotated[list[Network], BeforeValidator(_to_networks)] = []
+    users: dict[Annotated[str, Field(min_length=1)], RoleWord] = {}
+    default_role: Literal["none", "viewer", "operator", "admin"] = "none"
+
+    @field_validator("trusted_user_header")
+    @classmethod
+    def _header_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "_" in value:
+            raise ValueError(
+                f"{value!r}: the HTTP server drops headers with an underscore in their name (a "
+                "WSGI name would not tell it from '-'): use '-', e.g. X-Auth-Request-Email"
+            )
+        if not _HEADER_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not an HTTP header name: letters, digits and -, e.g. "
+                "X-Auth-Request-Email"
+            )
+        if value.lower() == "authorization":
+            raise ValueError(
+                "must not be Authorization (it carries the bearer tokens): name the header "
+                "the proxy sets, e.g. X-Auth-Request-Email"
+            )
+        return value
+
+    @field_validator("users")
+    @classmethod
+    def _emails_once(cls, value: dict[str, str]) -> dict[str, str]:
+        """An email is matched ignoring case, so two spellings of one would be ambiguous."""
+        seen: dict[str, str] = {}
+        for user in value:
+            if "@" not in user:
+                continue
+            other = seen.setdefault(user.casefold(), user)
+            if other != user:
+                raise ValueError(
+                    f"{other!r} and {user!r} differ only in case (emails are matched ignoring "
+                    "case): keep one"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _header_needs_proxies(self) -> ApiSettings:
+        if self.trusted_user_header and not self.trusted_proxies:
+            raise ValueError(
+                "api.trusted_user_header is set but api.trusted_proxies is empty, so the header "
+                "would be ignored from every address: list the proxy's addresses (e.g. "
+                "10.0.0.0/8), or unset api.trusted_user_header"
+            )
+        return self
+
+    def proxy_user(self, user: str) -> tuple[str, str]:
+        """A user the proxy names, as `users` spells them, and their role there (an email
+        matches ignoring case); else as named, with `default_role` (`none`: no role)."""
+        if user in self.users:
+            return user, self.users[user]
+        if "@" in user:
+            for known, role in self.users.items():
+                if known.casefold() == user.casefold():
+                    return known, role
+        return user, self.default_role
 
 
 class LeaderElectionSettings(_Section):

@@ -99,7 +99,9 @@ class Api:
 
 @contextmanager
 def served_api(tmp_path: Path, at: datetime = NIGHT, **config: Any) -> Iterator[Api]:
-    h = make_harness(tmp_path, cluster_objects(), at=at, api={"tokens": api_tokens()}, **config)
+    """`api=` keys are added to the tokens of every role (`api={"users": ...}`)."""
+    api = {"tokens": api_tokens(), **config.pop("api", {})}
+    h = make_harness(tmp_path, cluster_objects(), at=at, api=api, **config)
     h.service.shutdown(at=h.clock.now())
     server = HttpServer(install_api(Flask("api-test"), h.ctl), "127.0.0.1", 0)
     server.start()

@@ -9,7 +9,6 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from bot.api.auth import Role
 from bot.api.registry import Endpoint, Endpoints
 from bot.api.schemas import ErrorBody
 
@@ -17,8 +16,9 @@ REF = "#/components/schemas/{model}"
 PREFIX = "/api/v1"
 ERROR_WORDS = {
     400: "The body is not JSON",
-    401: "No token, or not one of api.tokens",
-    403: "The token's role, or a rule (`unauthorized`, `excluded`), forbids it",
+    401: "No token, or not one of api.tokens (nor a user of a trusted proxy)",
+    403: "The caller's role (a proxy's user may have none), or a rule (`unauthorized`, "
+    "`excluded`), forbids it",
     404: "No such namespace, request, week or cost center",
     409: "The state forbids it now (`limit exceeded`, `already active`, `already decided`, ...)",
     413: "The body is larger than 1 MiB",
@@ -26,7 +26,7 @@ ERROR_WORDS = {
     500: "A fault of namespace-ctl (logged)",
     503: "The cluster or the store is out of reach: try again",
 }
-ALWAYS = (400, 401, 413, 500, 503)
+ALWAYS = (400, 401, 403, 413, 500, 503)  # 403: a proxy user with no role
 
 
 Refs = dict[tuple[type[BaseModel], str], dict[str, str]]
@@ -45,8 +45,10 @@ def document(endpoints: Endpoints, version: str) -> dict[str, Any]:
             "version": version,
             "description": (
                 "Namespaces asleep after business hours, woken on request. Bearer tokens of "
-                "api.tokens: viewer reads; operator also activates, deactivates, extends, "
-                "requests and books; admin also approves, denies and manages cost centers."
+                "api.tokens, or the user an authenticating proxy names (api.trusted_user_header "
+                "from api.trusted_proxies): viewer reads; operator also activates, deactivates, "
+                "extends, requests and books; admin also approves, denies and manages cost "
+                "centers. GET /me says who you are and what you may do."
             ),
         },
         "paths": paths,
@@ -119,8 +121,6 @@ def _responses(endpoint: Endpoint, refs: Refs) -> dict[str, Any]:
     responses: dict[str, Any] = {str(endpoint.status): _success(endpoint, refs)}
     error = {"application/json": {"schema": refs[(ErrorBody, "serialization")]}}
     statuses = {*ALWAYS, *endpoint.errors}
-    if endpoint.role > Role.VIEWER:
-        statuses.add(403)
     if endpoint.method == "POST":
         statuses.update((409, 422))  # an Idempotency-Key in use, or reused for another body
     if endpoint.query is not None or endpoint.body is not None:

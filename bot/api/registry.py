@@ -122,13 +122,34 @@ def _view(
 ) -> Callable[..., Response]:
     def view(**path: str) -> Response:
         try:
-            principal = authenticate(request.headers.get("Authorization"), ctl.config.api.tokens)
+            principal = authenticate(request.headers, request.remote_addr, ctl.config.api)
+            if principal.via == "proxy":
+                log.debug(
+                    "api %s %s by proxy user %s (%s) from %s",
+                    request.method,
+                    request.path,
+                    principal.name,
+                    principal.role.word,
+                    request.remote_addr,
+                )
             principal.require(endpoint.role)
+            _no_cross_site_write(principal)
             return _answer_once(endpoint, Served(ctl, principal, path, notify))
         except ApiError as error:
             return error_response(error)
 
     return view
+
+
+def _no_cross_site_write(principal: Principal) -> None:
+    """A browser signed in at the proxy sends its cookie with a form of any other site too; a
+    form cannot send `application/json` (a page's fetch with it needs CORS, never granted)."""
+    writes = request.method in ("POST", "PATCH", "PUT")
+    if principal.via == "proxy" and writes and request.mimetype != "application/json":
+        raise errors.forbidden(
+            "a change signed in through the proxy must be sent as Content-Type: "
+            "application/json (which a form of another site cannot send)"
+        )
 
 
 @dataclass(frozen=True)
@@ -149,11 +170,18 @@ def _answer_once(endpoint: Endpoint, served: Served) -> Response:
         raise ApiError(
             422, "invalid", f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
         )
-    return _idempotent(endpoint, served, f"{served.principal.name}:{key}")
+    return _idempotent(endpoint, served, _idempotency_scope(served.principal) + key)
+
+
+def _idempotency_scope(principal: Principal) -> str:
+    """A token's keys apart from a proxy user's of the same name."""
+    if principal.via == "token":
+        return f"{principal.name}:"
+    return f"proxy:{principal.name}:"
 
 
 def _idempotent(endpoint: Endpoint, served: Served, key: str) -> Response:
-    """The first answer for this key and token, replayed; the work done once."""
+    """The first answer for this key and caller, replayed; the work done once."""
     health = served.ctl.health
     fingerprint = hashlib.sha256(
         f"{request.method} {request.path}\n".encode() + request.get_data()
@@ -211,9 +239,10 @@ def _run(endpoint: Endpoint, served: Served) -> Response:
         ) from None
     if endpoint.method != "GET":
         log.info(
-            "api %s %s by token %s: %d",
+            "api %s %s by %s %s: %d",
             request.method,
             request.path,
+            "token" if served.principal.via == "token" else "proxy user",
             served.principal.name,
             answer.status,
         )

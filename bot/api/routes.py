@@ -126,6 +126,21 @@ def _namespace_arg(call: Call) -> str:
     return parse.namespace_name(call.path["namespace"], "namespace")
 
 
+# ---- the caller ---------------------------------------------------------------------------------
+
+
+@API.add(
+    "GET",
+    "/me",
+    Role.VIEWER,
+    "Who is calling (a token or a proxy's user), their role and what it allows",
+    answer=s.Me,
+)
+def me(call: Call) -> Answer:
+    who = call.principal
+    return Answer(s.Me(name=who.name, role=who.role.word, via=who.via, may=who.role.may))
+
+
 # ---- namespaces ---------------------------------------------------------------------------------
 
 

@@ -151,6 +151,18 @@ class RequestsQuery(Query):
 # ---- answers ----------------------------------------------------------------------------------
 
 
+class Me(BaseModel):
+    name: str = Field(description="the token's name, or the user the proxy named")
+    role: Literal["viewer", "operator", "admin"]
+    via: Literal["token", "proxy"] = Field(
+        description="a bearer token, or the header of an authenticating proxy"
+    )
+    may: list[str] = Field(
+        description="the action words the role allows: read; activate, deactivate, extend, "
+        "request, book, cancel (operator); approve, deny, cost_centers (admin)"
+    )
+
+
 class Window(BaseModel):
     namespace: str
     cost_center: str
