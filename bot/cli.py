@@ -369,6 +369,7 @@ def render_history(records: list[ActivityRecord], config: Config) -> str:
             f"{minutes:>5} {r.namespace_name:<24} {r.operation_type.value:<20} {r.status.value:<9} "
             f"{r.user_id}{' ' + r.cost_center if r.cost_center else ''}"
         )
+        line += f"\n    reason: {r.reason}" if r.reason else ""
         lines.append(line + (f"\n    error: {r.error_message}" if r.error_message else ""))
     return "\n".join(lines)
 

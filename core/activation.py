@@ -603,6 +603,7 @@ class ActivationService:
             request_id=request_id,
             claimed_at=ts,
             ends_at=min(ts + int(duration.total_seconds()), self._business_start_after(ts)),
+            reason=reason.strip(),
         )
         cap = self.config.limits.max_active_namespaces
         outcome = self.store.claim_slot(slot, cap, cost_center_cap(permission, cap))
@@ -642,6 +643,7 @@ class ActivationService:
                 cost_center=slot.cost_center,
                 user_id=slot.user_id,
                 error_message="; ".join(f"{o.ref}: {o.error}" for o in failed)[:2000],
+                reason=slot.reason,
             )
         )
         self.store.update_slot(

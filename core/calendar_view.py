@@ -57,7 +57,8 @@ class CalendarEvent(BaseModel):
     seconds of the unclipped start), `booking-<request_id>`, `request-<request_id>`.
 
     `status`: an activation's "past" or "live", a booking's or request's request status.
-    `reason`: why (the request's reason); for sleep, "night", "weekend" or "holiday".
+    `reason`: why (the request's reason, or the one kept on a direct activation's record); for
+    sleep, "night", "weekend" or "holiday".
     `cost`: an activation's cost at the configured rates, None when unknown (see the module).
     """
 
@@ -294,7 +295,7 @@ def _activation_events(facts: _Facts, slots: list[ActivationSlot]) -> list[Calen
                 "live",
                 cost_center=slot.cost_center,
                 user=slot.user_id,
-                reason=_reason(request, record),
+                reason=_reason(request, record, slot),
                 request_id=slot.request_id or (request.request_id if request else ""),
                 record=record,
             )
@@ -357,12 +358,18 @@ def _activation(
     )
 
 
-def _reason(request: ActivationRequest | None, record: ActivityRecord | None) -> str:
-    """The request's reason, else one kept on the record itself (where records have one)."""
+def _reason(
+    request: ActivationRequest | None,
+    record: ActivityRecord | None,
+    slot: ActivationSlot | None = None,
+) -> str:
+    """The request's reason, else the one kept on the `manual_activation` record (a direct
+    activation has no request), else the slot's (claimed, its record not open yet)."""
     if request is not None and request.reason:
         return request.reason
-    value = getattr(record, "reason", None)
-    return value if isinstance(value, str) else ""
+    if record is not None and record.reason:
+        return record.reason
+    return slot.reason if slot is not None else ""
 
 
 # ---- bookings and requests ------------------------------------------------------------------

@@ -67,7 +67,8 @@ class ActivityRecord(BaseModel):
 
     Intervals (DESIGN.md): `auto_shutdown` and `manual_activation` are open (`timestamp_end`
     None) until closed exactly once; `auto_startup` and `manual_deactivation` are point records
-    whose end equals their start. `workloads` is our addition: the per-workload snapshot.
+    whose end equals their start. `workloads` and `reason` are our additions: the per-workload
+    snapshot, and the reason a person gave for a `manual_activation` (empty on other records).
     """
 
     namespace_name: str
@@ -80,6 +81,7 @@ class ActivityRecord(BaseModel):
     user_id: str = ""
     error_message: str = ""
     workloads: list[WorkloadSnapshot] = Field(default_factory=list)
+    reason: str = ""
 
     @property
     def key(self) -> tuple[str, int, OperationType]:
@@ -91,7 +93,7 @@ class ActivityRecord(BaseModel):
         return self.timestamp_end is None
 
     def seed_dict(self) -> dict[str, Any]:
-        """The record as the seed's attribute names (plus `workloads`), JSON-ready."""
+        """The record as the seed's attribute names (plus `workloads` and `reason`), JSON-ready."""
         return self.model_dump(mode="json")
 
 
@@ -182,7 +184,8 @@ class ActivationSlot(BaseModel):
     """One namespace awake (or being woken) by activation: what the caps count.
 
     Claimed atomically against both caps; released when the window ends. `record_start` is the
-    `timestamp_start` of its `manual_activation` record (set when the slot goes live).
+    `timestamp_start` of its `manual_activation` record (set when the slot goes live); `reason`
+    is the one given for the window, copied onto that record.
     """
 
     namespace: str
@@ -193,6 +196,7 @@ class ActivationSlot(BaseModel):
     ends_at: int
     state: SlotState = SlotState.CLAIMED
     record_start: int | None = None
+    reason: str = ""
 
 
 class ClaimOutcome(StrEnum):

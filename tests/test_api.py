@@ -77,6 +77,26 @@ def test_activate_deactivate_extend_through_the_api(tmp_path: Path) -> None:
     }
 
 
+def test_an_activations_reason_shows_in_history_and_the_calendar(tmp_path: Path) -> None:
+    """POST .../activate keeps its `reason` on the `manual_activation` record: the history
+    answer and the calendar tell why the window was opened."""
+    with served_api(tmp_path) as api:
+        opened = api.post(
+            "/namespaces/team-a/activate",
+            {"cost_center": "CC-ALL", "reason": "incident 4711", "duration": "1h"},
+            role="operator",
+        )
+        found = api.get("/history?operation=manual_activation", role="viewer")
+        shutdowns = api.get("/history?operation=auto_shutdown", role="viewer")
+        tonight = api.get("/calendar?start=2026-12-01T19:00&end=2026-12-02T08:00", role="viewer")
+    assert opened.status == 201, opened.text
+    [record] = found.json["records"]
+    assert (record["namespace_name"], record["reason"]) == ("team-a", "incident 4711")
+    assert shutdowns.json["records"] and all(r["reason"] == "" for r in shutdowns.json["records"])
+    [window] = [e for e in tonight.json["events"] if e["kind"] == "activation"]
+    assert (window["namespace"], window["reason"]) == ("team-a", "incident 4711")
+
+
 @pytest.mark.parametrize(
     ("body", "status", "error"),
     [

@@ -285,6 +285,33 @@ def test_a_past_activation_carries_the_request_it_was_opened_for() -> None:
     assert of_kind(found, "booking") == []  # the booking is now its window
 
 
+def test_a_direct_activation_shows_the_reason_kept_on_its_record_and_slot() -> None:
+    """A window opened without a request (the CLI, the REST API) keeps its reason on its
+    `manual_activation` record and its slot; a request's reason still comes first."""
+    start, end = local(2026, 10, 21, 21), local(2026, 10, 21, 22)
+    day = (local(2026, 10, 21), local(2026, 10, 22))
+    record = activation_record("payments", "CC-DATA", start, end, user="alice").model_copy(
+        update={"reason": "incident 4711"}
+    )
+    [past] = of_kind(events(*day, [record]), "activation")
+    assert (past.status, past.request_id, past.reason) == ("past", None, "incident 4711")
+    booked = request(
+        "b1", starts_at=epoch(start), status=RequestStatus.APPROVED, started_at=epoch(start)
+    )
+    [window] = of_kind(events(*day, [record], requests=[booked]), "activation")
+    assert (window.request_id, window.reason) == ("b1", "release hotfix")
+    claimed = ActivationSlot(
+        namespace="payments",
+        cost_center="CC-DATA",
+        user_id="alice",
+        claimed_at=epoch(start),
+        ends_at=epoch(end),
+        reason="incident 4711",
+    )
+    [live] = of_kind(events(*day, slots=[claimed]), "activation")  # its record not open yet
+    assert (live.status, live.reason) == ("live", "incident 4711")
+
+
 def test_an_open_record_without_its_slot_ends_at_the_next_business_start() -> None:
     start = local(2026, 10, 23, 21)  # Friday, a holiday follows the weekend: Monday 08:00 CET
     records = [activation_record("payments", "CC-DATA", start)]

@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from core.calendar_view import CalendarEvent
+from core.clock import FrozenClock, parse_instant
+from core.config import load_config
+from core.wiring import build_app
 
 LATE = "2026-12-01T22:00"
 
@@ -62,6 +66,50 @@ def test_activate_extend_deactivate(workdir: Path, capsys: pytest.CaptureFixture
     ]
     assert ("payments-api", "manual_activation", 90) in ops
     assert ("payments-api", "manual_deactivation", 0) in ops
+
+
+def calendar_tonight() -> list[CalendarEvent]:
+    """Core's calendar for the night, read from the example store as a new process would."""
+    config = load_config("examples/config.yaml", environ={})
+    ctl = build_app(config, FrozenClock(parse_instant(LATE, config.zone)))
+    try:
+        return ctl.reports.calendar(
+            parse_instant("2026-12-01T19:00", config.zone),
+            parse_instant("2026-12-02T08:00", config.zone),
+        )
+    finally:
+        ctl.services.store.close()
+
+
+def test_activate_keeps_its_reason_for_history_and_calendar(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A direct activation has no request: its reason is kept on its `manual_activation` record
+    (and its slot), so history and the calendar can tell why the window was opened."""
+    code, _, err = run(
+        capsys,
+        *("activate", "payments-api", "--cost-center", "CC-PAYMENTS", "--user", "U0ANA"),
+        *("--for", "1h", "--reason", "  incident 4711 "),
+    )
+    assert code == 0, err
+    records = history(capsys)
+    [record] = [r for r in records if r["operation_type"] == "manual_activation"]
+    assert (record["namespace_name"], record["reason"]) == ("payments-api", "incident 4711")
+    assert all(r["reason"] == "" for r in records if r is not record)  # the shutdowns
+    code, out, _ = run(capsys, "history", "payments-api")
+    assert code == 0 and out.count("reason:") == 1 and "    reason: incident 4711\n" in out
+    [live] = [e for e in calendar_tonight() if e.kind == "activation"]
+    assert (live.namespace, live.status, live.request_id, live.reason) == (
+        "payments-api",
+        "live",
+        None,
+        "incident 4711",
+    )
+    # Ended, the window is read from its record alone (no slot, no request).
+    code, _, err = run(capsys, "deactivate", "payments-api", "--user", "U0ANA")
+    assert code == 0, err
+    [past] = [e for e in calendar_tonight() if e.kind == "activation"]
+    assert (past.status, past.reason) == ("past", "incident 4711")
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from core.errors import StoreError
 from core.models import (
     ActivationSlot,
     ClaimOutcome,
+    OperationType,
     RequestStatus,
     SlotState,
 )
@@ -149,6 +150,20 @@ def test_slot_round_trips_every_field(store: Store) -> None:
     assert store.get_slot("payments") == slot
     assert store.get_slot("other") is None
     assert store.list_slots() == [slot]
+
+
+def test_a_slots_reason_round_trips_and_defaults_to_empty(store: Store) -> None:
+    """The reason given for a window is kept on its slot through claims and updates; a slot
+    claimed without one reads ""."""
+    given = make_slot("payments", "cc-a", 1_000, reason='incident 4711: ñ, "v2"')
+    plain = make_slot("team-x", "cc-a", 1_000)
+    assert store.claim_slot(given, 5, 5) is CLAIMED
+    assert store.claim_slot(plain, 5, 5) is CLAIMED
+    assert store.get_slot("payments") == given
+    assert store.get_slot("team-x") == plain and plain.reason == ""
+    assert store.update_slot("payments", 1_000, state=SlotState.LIVE, record_start=1_000)
+    live = given.model_copy(update={"state": SlotState.LIVE, "record_start": 1_000})
+    assert store.list_slots() == [live, plain]
 
 
 def test_claim_checks_already_active_then_global_then_cost_center(store: Store) -> None:
@@ -776,7 +791,7 @@ def test_sqlite_migrates_a_version_1_file_in_place(tmp_path: Path) -> None:
 
     conn = sqlite3.connect(path)
     try:
-        assert SCHEMA_VERSION == 6  # 3: notices; 4: the week reads; 5: expiry; 6: the REST API
+        assert SCHEMA_VERSION == 7  # 3: notices; 4: week reads; 5: expiry; 6: REST API; 7: reasons
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         objects = dict(conn.execute("SELECT name, type FROM sqlite_master").fetchall())
         assert objects["activation_slots"] == "table"
@@ -792,6 +807,49 @@ def test_sqlite_migrates_a_version_1_file_in_place(tmp_path: Path) -> None:
             )
         )
         assert "idx_requests_status" in plan
+    finally:
+        conn.close()
+
+
+def test_sqlite_migrates_a_version_6_file_and_its_rows_read_no_reason(tmp_path: Path) -> None:
+    path = tmp_path / "v6.db"
+    conn = sqlite_file_at_version(path, 6)
+    conn.execute(
+        "INSERT INTO namespace_activity_logs (namespace_name, timestamp_start, operation_type, "
+        "status, cost_center, user_id) VALUES ('payments', 1000, 'manual_activation', 'active', "
+        "'cc-a', 'U1')"
+    )
+    conn.execute(
+        "INSERT INTO activation_slots (namespace, cost_center, user_id, claimed_at, ends_at, "
+        "state, record_start) VALUES ('payments', 'cc-a', 'U1', 1000, 8200, 'live', 1000)"
+    )
+    conn.commit()
+    conn.close()
+
+    activation = OperationType.MANUAL_ACTIVATION
+    store = SqliteStore(path)
+    try:
+        old_record = make_record("payments", 1_000, activation, cost_center="cc-a", user_id="U1")
+        assert store.history() == [old_record] and old_record.reason == ""
+        old_slot = make_slot(state=SlotState.LIVE, record_start=1_000)
+        assert store.list_slots() == [old_slot] and old_slot.reason == ""
+        # The migrated file keeps the reasons written from now on.
+        assert store.release_slot("payments", 1_000)
+        slot = make_slot(claimed_at=9_000, reason="incident 4711")
+        assert store.claim_slot(slot, 1, 1) is CLAIMED
+        assert store.get_slot("payments") == slot
+        record = make_record("payments", 9_000, activation, user_id="U1", reason="incident 4711")
+        assert store.add_record(record)
+        assert store.history() == [record, old_record]
+    finally:
+        store.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        for table in ("namespace_activity_logs", "activation_slots"):
+            columns = {row[1]: row for row in conn.execute(f"PRAGMA table_info({table})")}
+            # (cid, name, type, notnull, default, pk)
+            assert columns["reason"][2:5] == ("TEXT", 1, "''"), table
     finally:
         conn.close()
 
@@ -849,6 +907,23 @@ def test_dynamo_slot_and_counter_items(dynamo_store: DynamoStore) -> None:
         "#count#cc#cc-a": 0,
         "#count#cc#cc-b": 1,
     }
+
+
+def test_dynamo_writes_a_slots_reason_only_when_it_has_one(dynamo_store: DynamoStore) -> None:
+    """`reason` is an optional attribute: absent when empty, as on slots written before it."""
+    assert dynamo_store.claim_slot(make_slot("a1", reason="incident 4711"), 5, 5) is CLAIMED
+    assert dynamo_store.claim_slot(make_slot("b1"), 5, 5) is CLAIMED
+
+    def raw(namespace: str) -> dict[str, Any]:
+        item: dict[str, Any] = dynamo_store.client.get_item(
+            TableName="test_activation_slots", Key={"namespace": {"S": namespace}}
+        )["Item"]
+        return item
+
+    assert raw("a1")["reason"] == {"S": "incident 4711"}
+    assert "reason" not in raw("b1")
+    slot = dynamo_store.get_slot("b1")
+    assert slot is not None and slot.reason == ""
 
 
 def test_dynamo_cost_center_items_keep_the_seed_attribute_names(

@@ -16,7 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.errors import StoreError
-from core.models import ActivityRecord, OperationType, RecordStatus, WorkloadSnapshot
+from core.models import (
+    ActivityRecord,
+    HistoryQuery,
+    OperationType,
+    RecordStatus,
+    WorkloadSnapshot,
+)
 from core.store.base import Store
 from core.store.dynamo import OPEN_INDEX, DynamoStore
 from core.store.sqlite import SCHEMA_VERSION, SqliteStore
@@ -27,6 +33,7 @@ SHUTDOWN = OperationType.AUTO_SHUTDOWN
 STARTUP = OperationType.AUTO_STARTUP
 ACTIVATION = OperationType.MANUAL_ACTIVATION
 DEACTIVATION = OperationType.MANUAL_DEACTIVATION
+DAY = 86_400
 
 
 def newest_first(records: list[ActivityRecord]) -> list[ActivityRecord]:
@@ -102,6 +109,35 @@ def test_workloads_snapshot_round_trips_exactly(store: Store) -> None:
     assert [w.cpu_cores for w in stored.workloads] == [0.1, 2.0, 1e-7, 0.0]
     assert all(isinstance(w.replicas, int) for w in stored.workloads)
     assert store.history()[0].workloads == workloads
+
+
+def test_a_records_reason_round_trips_and_defaults_to_empty(store: Store) -> None:
+    """A direct activation's reason is kept on its record through every read, close and status
+    change (on DynamoDB also in the copies under the midnights it crosses); a record written
+    without one reads ""."""
+    midnight = 20_000 * DAY
+    given = make_record(
+        "checkout", midnight - 3_600, ACTIVATION, user_id="U1", reason='incident 4711: ñ, "v2"'
+    )
+    plain = make_record("checkout", midnight - 7_200, SHUTDOWN)
+    assert store.add_record(given) and store.add_record(plain)
+    assert store.get_record(*given.key) == given
+    assert store.get_record(*plain.key) == plain and plain.reason == ""
+    assert store.open_records(ACTIVATION) == [given]
+    assert store.close_record(*given.key, midnight + 3_600)
+    store.set_status(*given.key, RecordStatus.FAILED, "web: 409")
+    closed = store.get_record(*given.key)
+    assert closed is not None
+    assert (closed.reason, closed.status, closed.timestamp_end) == (
+        given.reason,
+        RecordStatus.FAILED,
+        midnight + 3_600,
+    )
+    assert store.history("checkout") == [closed, plain]
+    assert store.history_page(HistoryQuery(user_id="U1"), 10) == [closed]
+    # Past the midnight: the closed record comes from the crossings, the open one by itself.
+    found = store.records_overlapping(midnight + 60, midnight + 120)
+    assert sorted(found, key=lambda r: r.timestamp_start) == [plain, closed]
 
 
 # ---- closing and status ------------------------------------------------------------------------
@@ -342,6 +378,7 @@ def add_ops(draw: st.DrawFn) -> tuple[str, ActivityRecord]:
             user_id=draw(texts),
             error_message=draw(texts),
             workloads=draw(workload_lists),
+            reason=draw(texts),
         ),
     )
 
@@ -460,6 +497,7 @@ def test_sqlite_creates_file_schema_and_indexes(tmp_path: Path) -> None:
             "status",
             "error_message",
             "workloads",
+            "reason",
         ]
         pk = sorted(
             (row[5], row[1])
@@ -616,6 +654,24 @@ def test_dynamo_items_keep_the_seed_attribute_names(dynamo_store: DynamoStore) -
     assert "open_type" not in raw  # out of the sparse index
     assert raw["timestamp_end"] == {"N": "1600"}
     assert raw["duration_minutes"] == {"N": "10"}
+
+
+def test_dynamo_writes_a_records_reason_only_when_it_has_one(dynamo_store: DynamoStore) -> None:
+    """`reason` is an optional attribute: absent when empty, as on items written before it."""
+    dynamo_store.add_record(make_record("a", 1_000, ACTIVATION, reason="incident 4711"))
+    dynamo_store.add_record(make_record("a", 2_000, SHUTDOWN))
+
+    def raw(sk: str) -> dict[str, Any]:
+        item: dict[str, Any] = dynamo_store.client.get_item(
+            TableName="test_namespace_activity_logs",
+            Key={"namespace_name": {"S": "a"}, "sk": {"S": sk}},
+        )["Item"]
+        return item
+
+    assert raw("0000001000#manual_activation")["reason"] == {"S": "incident 4711"}
+    assert "reason" not in raw("0000002000#auto_shutdown")
+    record = dynamo_store.get_record("a", 2_000, SHUTDOWN)
+    assert record is not None and record.reason == ""
 
 
 def test_dynamo_open_records_is_a_query_not_a_scan(dynamo_store: DynamoStore) -> None:

@@ -288,18 +288,20 @@ def test_sqlite_migrates_a_version_3_file_and_fills_the_crossings(tmp_path: Path
         ),
         make_record("before-epoch-day", -5, timestamp_end=DAY + 5),
     ]
+    columns = [c for c in module._COLUMNS if c != "reason"]  # a version 3 file's (7 adds it)
     for record in old:
+        row = dict(zip(module._COLUMNS, module._to_row(record), strict=True))
         conn.execute(
-            f"INSERT INTO namespace_activity_logs ({', '.join(module._COLUMNS)}) "
-            f"VALUES ({', '.join('?' for _ in module._COLUMNS)})",
-            module._to_row(record),
+            f"INSERT INTO namespace_activity_logs ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})",
+            [row[c] for c in columns],
         )
     conn.commit()
     conn.close()
 
     store = SqliteStore(path)
     try:
-        assert SCHEMA_VERSION == 6
+        assert SCHEMA_VERSION == 7
         crossings = store._conn().execute(
             "SELECT midnight, namespace_name FROM activity_crossings ORDER BY 1, 2"
         )
@@ -319,7 +321,7 @@ def test_sqlite_migrates_a_version_3_file_and_fills_the_crossings(tmp_path: Path
         store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
     finally:
         conn.close()
 

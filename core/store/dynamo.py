@@ -6,7 +6,9 @@ Tables (created when missing, on-demand billing), all named `{table_prefix}` + t
   `f"{timestamp_start:010d}#{operation_type}"`. The seed's bare `timestamp_start` cannot be the
   range key: an activation and a deactivation of one namespace in the same second would collide.
   Every seed attribute is kept (`timestamp_start` as a Number); `timestamp_end` and
-  `duration_minutes` are absent while the record is open; `workloads` is a list of maps.
+  `duration_minutes` are absent while the record is open; `workloads` is a list of maps;
+  `reason` (S, the reason a person gave for a `manual_activation`) is absent when empty, so items
+  written before it read "".
   The sparse GSI `open_records` (HASH `open_type` = the operation type, RANGE `sk`) holds only
   open records: `open_type` is written with an open record and removed when it is closed, so
   `open_records()` is a Query, never a Scan. The GSI `by_start` (HASH `start_day` N = the UTC
@@ -27,7 +29,8 @@ Tables (created when missing, on-demand billing), all named `{table_prefix}` + t
   `core.metrics`, added to with an atomic ADD.
 - `activation_slots`: HASH `namespace` (S). Two kinds of item:
   * a slot per namespace awake (or being woken) by activation: `namespace`, `cost_center`,
-    `user_id`, `request_id`, `claimed_at`, `ends_at`, `state`, `record_start` (absent until set);
+    `user_id`, `request_id`, `claimed_at`, `ends_at`, `state`, `record_start` (absent until set),
+    `reason` (absent when empty; copied onto the window's `manual_activation` record);
   * counters: `namespace` = `#count#global` and `#count#cc#<cost center>`, attribute `active`
     (N), the number of slots held (all, and of that cost center). `#` cannot start a Kubernetes
     namespace name, so counters never collide with slots; `list_slots` skips them.
@@ -1822,6 +1825,8 @@ def activity_item(record: ActivityRecord) -> dict[str, Any]:
         item["timestamp_end"] = record.timestamp_end
     if record.duration_minutes is not None:
         item["duration_minutes"] = record.duration_minutes
+    if record.reason:
+        item["reason"] = record.reason  # optional: items written before it read ""
     return item
 
 
@@ -1851,6 +1856,7 @@ def _to_record(item: Mapping[str, Any]) -> ActivityRecord:
         user_id=item.get("user_id") or "",
         error_message=item.get("error_message") or "",
         workloads=[WorkloadSnapshot.model_validate(w) for w in item.get("workloads") or []],
+        reason=item.get("reason") or "",
     )
 
 
@@ -1919,7 +1925,10 @@ def _without_none(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _slot_item(slot: ActivationSlot) -> dict[str, Any]:
-    return _without_none(slot.model_dump(mode="json"))
+    item = _without_none(slot.model_dump(mode="json"))
+    if not slot.reason:
+        del item["reason"]  # optional: slots written before it read ""
+    return item
 
 
 def _to_slot(item: Mapping[str, Any]) -> ActivationSlot:

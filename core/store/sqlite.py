@@ -8,8 +8,9 @@ processes. Activity records are never deleted; an activation slot is deleted whe
 
 Tables:
 
-- `namespace_activity_logs`: the audit log (the seed's attribute names, plus `workloads` JSON);
-  primary key (namespace_name, timestamp_start, operation_type); a partial index on open records.
+- `namespace_activity_logs`: the audit log (the seed's attribute names, plus `workloads` JSON
+  and, since version 7, `reason`); primary key (namespace_name, timestamp_start, operation_type);
+  a partial index on open records.
 - `cost_center_permissions`: the seed's table, primary key `cost_center`;
   `authorized_namespaces` is a JSON list, `is_authorized` 0/1.
 - `system_metrics`: (metric_name, period) -> value.
@@ -34,6 +35,9 @@ Tables:
   audit log for `history_page`: `idx_activity_newest` (timestamp_start, namespace_name,
   operation_type), its sort order, and `idx_activity_user` (user_id, then that order); with
   a namespace the primary key serves it. Each page is one query reading the index in order.
+- Version 7 adds `reason` (TEXT, '' by default) to `namespace_activity_logs` and
+  `activation_slots`: the reason a person gave for a window, kept on its slot and copied onto its
+  `manual_activation` record; rows written before it read "".
 
 The schema is versioned with `PRAGMA user_version`: `_MIGRATIONS[i]` takes the file from version
 `i` to `i + 1`, so later changes append a migration and existing files are upgraded in place.
@@ -90,6 +94,7 @@ _COLUMNS = (
     "status",
     "error_message",
     "workloads",
+    "reason",
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM {ACTIVITY_TABLE}"
 _KEY_WHERE = "namespace_name = ? AND timestamp_start = ? AND operation_type = ?"
@@ -112,6 +117,7 @@ _SLOT_COLUMNS = (
     "ends_at",
     "state",
     "record_start",
+    "reason",
 )
 _REQUEST_COLUMNS = (
     "request_id",
@@ -306,6 +312,11 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             ON {ACTIVITY_TABLE} (timestamp_start, namespace_name, operation_type)""",
         f"""CREATE INDEX IF NOT EXISTS idx_activity_user
             ON {ACTIVITY_TABLE} (user_id, timestamp_start, namespace_name, operation_type)""",
+    ),
+    # 7: the reason a person gave for a window, on its slot and its `manual_activation` record.
+    (
+        f"ALTER TABLE {ACTIVITY_TABLE} ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
+        f"ALTER TABLE {SLOTS_TABLE} ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -970,6 +981,7 @@ def _to_row(record: ActivityRecord) -> tuple[Any, ...]:
         record.status.value,
         record.error_message,
         workloads,
+        record.reason,
     )
 
 
