@@ -14,6 +14,10 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY core ./core
 COPY bot ./bot
+# The web page's Bootstrap, FullCalendar, luxon and Chart.js: `make image` builds them first
+# (`make web`: npm ci by web/package-lock.json), so the image holds no npm and loads no CDN.
+RUN test -f bot/web/static/vendor/versions.json \
+    || { echo 'bot/web/static/vendor is missing: build with make image (it runs make web)' >&2; exit 1; }
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE}

@@ -8,7 +8,11 @@ PORT ?= 3000
 # The project's version, from pyproject.toml: the image tag and its OCI version label.
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: run test lint demo bench image clean
+# The web page's third-party assets (Bootstrap, FullCalendar, luxon, Chart.js), from the npm
+# registry by web/package-lock.json, copied into bot/web/static/vendor.
+WEB_ASSETS := bot/web/static/vendor/versions.json
+
+.PHONY: run test lint demo bench image clean web
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +21,7 @@ $(STAMP): pyproject.toml
 
 # The bot on the example config (simulated cluster, SQLite): with no Slack tokens in the
 # environment, the console on stdin; the jobs run and /healthz, /readyz answer on $(PORT).
-run: $(STAMP)
+run: $(STAMP) $(WEB_ASSETS)
 	$(BIN)/namespace-ctl --config $(CONFIG) serve --port $(PORT)
 
 lint: $(STAMP)
@@ -25,8 +29,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --no-cache --check .
 	$(BIN)/mypy core
 
-test: lint
+test: lint $(WEB_ASSETS)
 	$(BIN)/pytest
+
+web: $(WEB_ASSETS)
+
+$(WEB_ASSETS): web/package.json web/package-lock.json web/build.mjs
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	node web/build.mjs
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
@@ -38,7 +48,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.api_namespaces
 
 # The container image (Dockerfile; needs a Docker engine with BuildKit). No venv needed.
-image:
+# The web page's vendor assets are built here (npm, by the lock file) and copied with bot/.
+image: $(WEB_ASSETS)
 	docker build --build-arg VERSION=$(VERSION) -t namespace-ctl:$(VERSION) .
 
 clean:

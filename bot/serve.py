@@ -49,6 +49,7 @@ from bot.slack.app import (
 from bot.slack.health import SlackApiHealth
 from bot.slack.notifier import scheduled_drain
 from bot.slack.socket_mode import SocketModeConnection
+from bot.web import install_web
 from core.app import NamespaceCtl
 from core.clock import Clock
 from core.config import Config
@@ -279,10 +280,12 @@ class Serve:
             SocketModeConnection(app, self.environ[APP_TOKEN]) if mode is Mode.SOCKET else None
         )
         slack_state = slack_readiness(mode, socket_mode, slack_health_of(app))
-        flask_app = install_api(
-            add_readiness(create_flask_app(app), self.ctl, jobs, slack_state),
-            self.ctl,
-            notify=notifier.kick,
+        flask_app = install_web(
+            install_api(
+                add_readiness(create_flask_app(app), self.ctl, jobs, slack_state),
+                self.ctl,
+                notify=notifier.kick,
+            )
         )
         try:
             server, metrics_server = self._listen(flask_app, metrics)
@@ -408,6 +411,7 @@ class Serve:
             + ("" if metrics_port else ", /metrics")
             + (f", {EVENTS_PATH})" if mode is Mode.HTTP else ")"),
             *([f"  metrics: {self.host}:{metrics_port} (/metrics)"] if metrics_port else []),
+            f"  web:     http://{_browsable(self.host)}:{port}/ (REST API under /api/v1)",
             f"  clock:   {now.isoformat(timespec='seconds')} ({config.timezone})",
             "  jobs:    business-hours edges, reconcile every 5 min, bookings every minute, "
             "notices every 30 s, weekly summary Monday 09:00",
@@ -433,6 +437,11 @@ class Serve:
             return
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: self.stopping.set())
+
+
+def _browsable(host: str) -> str:
+    """The address a browser on this machine opens for a listening host."""
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 
 
 def _configure_logging(mode: Mode) -> None:
