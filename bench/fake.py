@@ -129,8 +129,9 @@ def write_kubeconfig(path: Path, url: str) -> Path:
 class FakeProcess:
     """`python -m tests.fake_kube` on 127.0.0.1, a free port; always stopped by `stop()`."""
 
-    def __init__(self, latency: float, log: Path) -> None:
+    def __init__(self, latency: float, log: Path, max_in_flight: int | None = None) -> None:
         self.latency = latency
+        self.max_in_flight = max_in_flight  # above it, 429 `Retry-After: 1` (None: no limit)
         self.log = log  # the fake's stderr (a pipe nobody reads could fill and block it)
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
@@ -149,6 +150,8 @@ class FakeProcess:
             "--token",
             TOKEN,
         ]
+        if self.max_in_flight is not None:
+            command += ["--max-in-flight", str(self.max_in_flight)]
         with self.log.open("w", encoding="utf-8") as log:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True

@@ -150,6 +150,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if n - before["requests"].get(key, 0)
         },
         "requests_per_workload": requests / workloads,
+        "throttled": after.get("throttled", 0) - before.get("throttled", 0),
+        "client_throttled": cluster.throttle.throttled,
+        "limit_lowest": cluster.throttle.seats.lowest,
+        "limit_decreases": cluster.throttle.seats.decreases,
+        "rate_waited_s": cluster.throttle.rate.waited,
         "writes": after["writes"] - before["writes"],
         "cpu_s": cpu_user + cpu_sys,
         "cpu_user_s": cpu_user,

@@ -138,6 +138,9 @@ class ClusterSettings(_Section):
     concurrency: Annotated[int, Field(ge=1, le=256)] = 32
     request_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
     retries: Annotated[int, Field(ge=0, le=20)] = 5
+    # A ceiling for runaway loops, above what a healthy server answers one client (bench: ~600/s).
+    qps: Annotated[float, Field(gt=0, le=100_000)] = 900.0
+    burst: Annotated[int, Field(ge=1, le=100_000)] = 1800
 
 
 class Limits(_Section):

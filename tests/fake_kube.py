@@ -45,7 +45,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
@@ -225,6 +225,13 @@ class FakeKube:
         self._extra_tokens: set[str] = set()  # further clients, told apart by their token
         self._refused_tokens: dict[str, int] = {}  # token -> the status its requests get
         self.latency = 0.0  # seconds slept per API request (outside the lock)
+        # API Priority and Fairness, roughly: above this many API requests in flight, a request
+        # is answered 429 with `Retry-After: throttle_retry_after` at once (None: no limit).
+        self.max_in_flight: int | None = None
+        self.throttle_retry_after = 1.0
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.throttled = 0  # requests answered 429 by max_in_flight
         self.requests: Counter[tuple[str, str]] = Counter()  # (LIST|GET|PATCH|PUT, kind)
         self.total_requests = 0
         self.writes = 0  # changes stored through the API (not through the Python API)
@@ -445,6 +452,8 @@ class FakeKube:
             self.requests.clear()
             self.total_requests = 0
             self.writes = 0
+            self.throttled = 0
+            self.peak_in_flight = self.in_flight
 
     def reset(self) -> None:
         """Counters, faults and forbidden namespaces cleared; objects kept."""
@@ -471,6 +480,8 @@ class FakeKube:
             return {
                 "total": self.total_requests,
                 "writes": self.writes,
+                "throttled": self.throttled,
+                "peak_in_flight": self.peak_in_flight,
                 "resourceVersion": str(self._rv),
                 "requests": {f"{m} {k}": n for (m, k), n in sorted(self.requests.items())},
                 "objects": {kind: len(objs) for kind, objs in self._objects.items()},
@@ -478,6 +489,21 @@ class FakeKube:
             }
 
     # --- request handling (called by the HTTP handler) -------------------------------------------
+
+    def _enter(self) -> bool:
+        """One more API request in flight, unless `max_in_flight` are: then False (a 429)."""
+        with self._lock:
+            if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
+                self.throttled += 1
+                self.total_requests += 1
+                return False
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            return True
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def _take_fault(self, method: str, target: str) -> Fault | None:
         for fault in self._faults:
@@ -801,6 +827,19 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.path.startswith("/_admin/"):
             self._admin(method, parts.path, raw)
             return
+        if not fake._enter():
+            retry_after = fake.throttle_retry_after
+            header = str(int(retry_after)) if float(retry_after).is_integer() else str(retry_after)
+            message = "too many requests in flight (max_in_flight), please try again later"
+            self._send(429, status_object(429, "TooManyRequests", message), {"Retry-After": header})
+            return
+        try:
+            self._serve_api(method, parts, raw)
+        finally:
+            fake._leave()
+
+    def _serve_api(self, method: str, parts: SplitResult, raw: bytes) -> None:
+        fake = self.server.fake
         try:
             route = parse_route(parts.path)
             fault = fake._admit(method, self.path, route, self.headers.get("Authorization"))
@@ -877,8 +916,15 @@ class _Handler(BaseHTTPRequestHandler):
             fake.inject(**(body or {}))
             self._send(200, {"pending": fake.pending_faults()})
         elif method == "POST" and action == "config":
-            fake.latency = float((body or {}).get("latency", fake.latency))
-            self._send(200, {"latency": fake.latency})
+            settings = body or {}
+            fake.latency = float(settings.get("latency", fake.latency))
+            if "max_in_flight" in settings:
+                limit = settings["max_in_flight"]
+                fake.max_in_flight = None if limit is None else int(limit)
+            fake.throttle_retry_after = float(
+                settings.get("throttle_retry_after", fake.throttle_retry_after)
+            )
+            self._send(200, {"latency": fake.latency, "max_in_flight": fake.max_in_flight})
         elif method == "POST" and action == "forbid" and isinstance(body, dict):
             fake.forbid_namespace(body["namespace"], bool(body.get("forbidden", True)))
             self._send(200, {"forbidden": body["namespace"]})
@@ -936,12 +982,16 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per API request")
+    parser.add_argument(
+        "--max-in-flight", type=int, help="answer 429 (Retry-After: 1) above this many in flight"
+    )
     parser.add_argument("--token", default="fake-token", help="bearer token required ('' = none)")
     parser.add_argument("--load", help="JSON file: a list of namespaces and workloads")
     parser.add_argument("--kubeconfig", help="write a kubeconfig for this server to PATH")
     args = parser.parse_args(argv)
     fake = FakeKube(args.host, args.port, token=args.token or None)
     fake.latency = args.latency
+    fake.max_in_flight = args.max_in_flight
     if args.load:
         fake.add_all(json.loads(Path(args.load).read_text(encoding="utf-8")))
     url = fake.start()

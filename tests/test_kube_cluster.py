@@ -352,7 +352,7 @@ def test_retries_exhausted_is_unavailable_and_changes_nothing(
 
 def test_zero_retries_means_one_attempt(fake: FakeKube, tmp_path: Path) -> None:
     kube = make_cluster(fake.write_kubeconfig(tmp_path / "kc"), retries=0)
-    fake.inject("GET", PATCH_WEB, 429, retry_after=1)  # urllib3 would retry a GET with this
+    fake.inject("GET", PATCH_WEB, 503, retry_after=1)  # urllib3 would retry a GET with this
     with pytest.raises(ClusterUnavailableError):
         kube.get_workload(WEB)
     assert fake.count("GET", "Deployment") == 1

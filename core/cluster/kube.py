@@ -6,8 +6,10 @@
   `_preload_content=False` and `json.loads`, skipping the client's pydantic models (several times
   cheaper in CPU, and objects come back exactly as the API server sent them).
 - Retries live here, not in urllib3 (whose retries are switched off, so every request is counted
-  once): 429/500/502/503/504, timeouts and connection errors are retried with jittered
-  exponential backoff, honouring `Retry-After`. 409 is never retried: the caller re-reads.
+  once): 500/502/503/504, timeouts and connection errors are retried `cluster.retries` times with
+  jittered exponential backoff, honouring `Retry-After`. 409 is never retried: the caller
+  re-reads. A 429 (API Priority and Fairness) is not a failure: it is retried after its
+  `Retry-After` outside that budget and shrinks the requests in flight (`throttle.py`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.util.retry import Retry
 
 from core.cluster.base import NamespaceInfo, WorkloadObject
+from core.cluster.throttle import Throttle
 from core.config import ClusterSettings
 from core.errors import (
     ClusterError,
@@ -42,6 +45,8 @@ if TYPE_CHECKING:
     from core.cluster.lease import KubeLease
 
 PAGE_SIZE = 500
+# One request throttled (429) for longer than this in total gives up, so a pass always ends.
+THROTTLED_PATIENCE = 600.0
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
@@ -155,6 +160,10 @@ def _retry_after(exc: BaseException) -> float | None:
     return max(seconds, 0.0) if seconds is not None else None
 
 
+def _is_throttled(exc: BaseException) -> bool:
+    return isinstance(exc, ApiException) and exc.status == 429
+
+
 def _is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, ApiException):
         return exc.status in RETRYABLE_STATUSES
@@ -208,6 +217,9 @@ class KubeCluster:
         self._retry_after_cap = retry_after_cap
         self._sleep = sleep
         self._random = random.Random()
+        self.throttle = Throttle(
+            self._settings.qps, self._settings.burst, self._settings.concurrency, sleep=sleep
+        )
 
     @classmethod
     def from_api_client(
@@ -300,16 +312,34 @@ class KubeCluster:
                 return items
 
     def _request(self, what: str, send: Callable[[], Any]) -> dict[str, Any]:
-        """One API request with our retries; the decoded JSON body, or a ClusterError."""
-        retries = self._settings.retries
-        for attempt in range(retries + 1):
-            try:
-                return _read_json(send(), what)
-            except (ApiException, *_TRANSPORT_ERRORS) as exc:
-                if attempt >= retries or not _is_retryable(exc):
-                    raise self._failure(what, exc, attempt + 1) from exc
-                self._sleep(self._wait(attempt, exc))
-        raise AssertionError("unreachable")
+        """One API request with our retries; the decoded JSON body, or a ClusterError.
+
+        A 429 is the server asking us to slow down, not a failure: it shrinks the adaptive
+        limit and is retried after its `Retry-After` without spending `cluster.retries`, for
+        up to `THROTTLED_PATIENCE` seconds of one request's throttling."""
+        failures = attempts = throttles = 0
+        throttled_for = 0.0
+        while True:
+            attempts += 1
+            with self.throttle.slot() as seat:
+                try:
+                    body = _read_json(send(), what)
+                    seat.answer = "good"
+                    return body
+                except (ApiException, *_TRANSPORT_ERRORS) as exc:
+                    error = exc
+                    if _is_throttled(exc):
+                        seat.answer = "throttled"
+            if seat.answer == "throttled" and throttled_for < THROTTLED_PATIENCE:
+                wait = self._wait(throttles, error)
+                throttles += 1
+                throttled_for += wait
+                self._sleep(wait)
+                continue
+            if failures >= self._settings.retries or not _is_retryable(error):
+                raise self._failure(what, error, attempts) from error
+            self._sleep(self._wait(failures, error))
+            failures += 1
 
     def _wait(self, attempt: int, exc: BaseException) -> float:
         retry_after = _retry_after(exc)
