@@ -98,7 +98,9 @@ class AdaptiveLimit:
                 self._decrease(started)
             elif answer == "good":
                 self.limit = min(float(self.ceiling), self.limit + self._step())
-            self._ready.notify_all()
+            free = int(self.limit) - self.in_flight
+            if free > 0:  # wake as many waiting threads as there are seats, not all of them
+                self._ready.notify(free)
 
     def _step(self) -> float:
         """One seat per limit's worth of good answers; near the limit where the server last
