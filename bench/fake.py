@@ -129,8 +129,11 @@ def write_kubeconfig(path: Path, url: str) -> Path:
 class FakeProcess:
     """`python -m tests.fake_kube` on 127.0.0.1, a free port; always stopped by `stop()`."""
 
-    def __init__(self, latency: float, log: Path, max_in_flight: int | None = None) -> None:
+    def __init__(
+        self, latency: float, log: Path, max_in_flight: int | None = None, token: str = TOKEN
+    ) -> None:
         self.latency = latency
+        self.token = token  # "": the fake asks for none (kubectl sends none over plain HTTP)
         self.max_in_flight = max_in_flight  # above it, 429 `Retry-After: 1` (None: no limit)
         self.log = log  # the fake's stderr (a pipe nobody reads could fill and block it)
         self.process: subprocess.Popen[str] | None = None
@@ -148,7 +151,7 @@ class FakeProcess:
             "--latency",
             str(self.latency),
             "--token",
-            TOKEN,
+            self.token,
         ]
         if self.max_in_flight is not None:
             command += ["--max-in-flight", str(self.max_in_flight)]

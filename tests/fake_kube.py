@@ -726,6 +726,58 @@ class FakeKube:
         return updated
 
 
+_SHORT_NAMES = {
+    "deployments": ["deploy"],
+    "statefulsets": ["sts"],
+    "daemonsets": ["ds"],
+    "cronjobs": ["cj"],
+    "namespaces": ["ns"],
+}
+
+
+def discovery(path: str) -> Obj | None:
+    """The legacy discovery documents kubectl reads before it lists (`/api`, `/apis`, and one
+    resource list per group version), for the kinds this fake serves; None for other paths."""
+    served = [NAMESPACE, *STORED.values()]
+    if path == "/api":
+        return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
+    if path == "/apis":
+        groups = sorted({r.group for r in served if r.group})
+        return {
+            "kind": "APIGroupList",
+            "apiVersion": "v1",
+            "groups": [
+                {
+                    "name": group,
+                    "versions": [{"groupVersion": f"{group}/v1", "version": "v1"}],
+                    "preferredVersion": {"groupVersion": f"{group}/v1", "version": "v1"},
+                }
+                for group in groups
+            ],
+        }
+    for group_version in {r.api_version for r in served}:
+        prefix = "/api/" if group_version == "v1" else "/apis/"
+        if path == prefix + group_version:
+            return {
+                "kind": "APIResourceList",
+                "apiVersion": "v1",
+                "groupVersion": group_version,
+                "resources": [
+                    {
+                        "name": r.plural,
+                        "singularName": r.kind.lower(),
+                        "namespaced": r is not NAMESPACE,
+                        "kind": r.kind,
+                        "verbs": ["get", "list", "patch", "update", "create", "delete"],
+                        "shortNames": _SHORT_NAMES.get(r.plural, []),
+                    }
+                    for r in served
+                    if r.api_version == group_version
+                ],
+            }
+    return None
+
+
 def parse_route(path: str) -> Route | None:
     match = _NS_PATH.match(path)
     if match:
@@ -845,6 +897,10 @@ class _Handler(BaseHTTPRequestHandler):
             fault = fake._admit(method, self.path, route, self.headers.get("Authorization"))
             if fault is not None:
                 self._fault(fault)
+                return
+            document = discovery(parts.path) if route is None and method == "GET" else None
+            if document is not None:
+                self._send(200, document)
                 return
             if fake.latency > 0:
                 time.sleep(fake.latency)

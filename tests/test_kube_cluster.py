@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import socket
@@ -34,6 +35,7 @@ from tests.fake_kube import FakeKube, merge_patch, workload
 KINDS = [k.value for k in WorkloadKind]
 WEB = WorkloadRef(kind=WorkloadKind.DEPLOYMENT, namespace="team-a", name="web")
 PATCH_WEB = r"/namespaces/team-a/deployments/web$"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -504,3 +506,27 @@ def test_requests_through_the_real_loader_refresh_the_token_once(
     for _ in range(30):
         cluster.get_workload(WEB)
     assert len(applied) <= 1
+
+
+def test_status_never_imports_the_clients_generated_apis_or_models(
+    fake: FakeKube, tmp_path: Path
+) -> None:
+    """Their import builds hundreds of pydantic model classes (about 0.6 s of every CLI call,
+    bench/cold_start.py) that namespace-ctl never uses: it reads raw JSON."""
+    config = tmp_path / "config.yaml"
+    kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+    config.write_text(f"cluster:\n  kubeconfig: {kubeconfig}\nstore:\n  path: {tmp_path}/a.db\n")
+    probe = (
+        "import sys, bot.cli\n"
+        f"code = bot.cli.main(['--config', {str(config)!r}, 'status'])\n"
+        "loaded = [m for m in sys.modules if m.startswith('kubernetes.client.')]\n"
+        "heavy = [m for m in loaded if '.api.' in m or '.models.' in m]\n"
+        "print(repr((code, len(loaded), heavy)), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    code, loaded, heavy = ast.literal_eval(done.stderr.strip().splitlines()[-1])
+    assert code == 0, done.stdout + done.stderr
+    assert "team-a" in done.stdout  # it did read the cluster: the namespace is listed
+    assert loaded > 0 and heavy == []

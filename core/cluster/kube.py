@@ -20,6 +20,7 @@ import os
 import random
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -54,13 +55,16 @@ _TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 _load_incluster_config: Callable[..., None] = k8s_config.load_incluster_config
 _load_kube_config: Callable[..., None] = k8s_config.load_kube_config
 
-# kind -> (API group attribute, method-name suffix, apiVersion)
-_KINDS: dict[WorkloadKind, tuple[str, str, str]] = {
-    WorkloadKind.DEPLOYMENT: ("apps", "deployment", "apps/v1"),
-    WorkloadKind.STATEFULSET: ("apps", "stateful_set", "apps/v1"),
-    WorkloadKind.DAEMONSET: ("apps", "daemon_set", "apps/v1"),
-    WorkloadKind.CRONJOB: ("batch", "cron_job", "batch/v1"),
+# kind -> (apiVersion, plural): the REST paths are /apis/{apiVersion}/[namespaces/{ns}/]{plural}
+_KINDS: dict[WorkloadKind, tuple[str, str]] = {
+    WorkloadKind.DEPLOYMENT: ("apps/v1", "deployments"),
+    WorkloadKind.STATEFULSET: ("apps/v1", "statefulsets"),
+    WorkloadKind.DAEMONSET: ("apps/v1", "daemonsets"),
+    WorkloadKind.CRONJOB: ("batch/v1", "cronjobs"),
 }
+# What the client's generated methods send for a patch whose body is an object.
+PATCH_TYPE = "application/strategic-merge-patch+json"
+Query = list[tuple[str, Any]]
 
 
 def load_configuration(settings: ClusterSettings) -> k8s.Configuration:
@@ -207,11 +211,6 @@ class KubeCluster:
             _tune(configuration, self._settings)
             api_client = k8s.ApiClient(configuration)
         self._api_client = api_client
-        self._apis: dict[str, Any] = {
-            "core": k8s.CoreV1Api(api_client),
-            "apps": k8s.AppsV1Api(api_client),
-            "batch": k8s.BatchV1Api(api_client),
-        }
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._retry_after_cap = retry_after_cap
@@ -255,50 +254,66 @@ class KubeCluster:
     # --- the Cluster protocol -----------------------------------------------------------------
 
     def list_namespaces(self) -> list[NamespaceInfo]:
-        items = self._list_all("list namespaces", self._apis["core"].list_namespace)
+        items = self._list_all("list namespaces", "/api/v1/namespaces")
         return [_namespace_info(item) for item in items]
 
     def list_workloads(self, kind: WorkloadKind) -> list[WorkloadObject]:
-        group, suffix, api_version = _KINDS[kind]
-        method = getattr(self._apis[group], f"list_{suffix}_for_all_namespaces")
-        items = self._list_all(f"list {kind.value}s in all namespaces", method)
+        api_version, plural = _KINDS[kind]
+        path = f"/apis/{api_version}/{plural}"
+        items = self._list_all(f"list {kind.value}s in all namespaces", path)
         for item in items:  # list items come without apiVersion/kind: give them the GET shape
             item.setdefault("apiVersion", api_version)
             item.setdefault("kind", kind.value)
         return items
 
     def get_workload(self, ref: WorkloadRef) -> WorkloadObject:
-        group, suffix, _ = _KINDS[ref.kind]
-        method = getattr(self._apis[group], f"read_namespaced_{suffix}")
-        send = functools.partial(method, ref.name, ref.namespace, **self._options())
+        send = functools.partial(self._send, "GET", _object_path(ref), [])
         return self._request(f"get {ref}", send)
 
     def patch_workload(
         self, ref: WorkloadRef, body: dict[str, Any], dry_run: bool = False
     ) -> WorkloadObject:
-        group, suffix, _ = _KINDS[ref.kind]
-        method = getattr(self._apis[group], f"patch_namespaced_{suffix}")
-        options = self._options(dry_run="All") if dry_run else self._options()
-        send = functools.partial(method, ref.name, ref.namespace, body, **options)
+        query: Query = [("dryRun", "All")] if dry_run else []
+        send = functools.partial(self._send, "PATCH", _object_path(ref), query, body)
         what = f"patch {ref}" + (" (dry run)" if dry_run else "")
         return self._request(what, send)
 
     # --- requests, retries, errors --------------------------------------------------------------
 
-    def _options(self, **extra: Any) -> dict[str, Any]:
-        return {
-            "_preload_content": False,
-            "_request_timeout": self._settings.request_timeout,
-            **extra,
-        }
+    def _send(
+        self, method: str, path: str, query: Query, body: dict[str, Any] | None = None
+    ) -> Any:
+        """One request through the client's ApiClient (its auth, TLS, proxy and token refresh),
+        without the generated API classes, whose import builds hundreds of pydantic models we
+        never use (we read raw JSON). The raw urllib3 response; a non-2xx raises ApiException,
+        as the generated methods do with `_preload_content=False`."""
+        client = self._api_client
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = PATCH_TYPE
+        request = client.param_serialize(
+            method,
+            path,
+            query_params=query,
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = client.call_api(*request, _request_timeout=self._settings.request_timeout)
+        if not 200 <= response.status <= 299:
+            read_body: Callable[[], Any] = response.read  # untyped in the client
+            read_body()
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return response.response
 
-    def _list_all(self, what: str, method: Callable[..., Any]) -> list[dict[str, Any]]:
+    def _list_all(self, what: str, path: str) -> list[dict[str, Any]]:
         """Every page of a list; a `continue` token that expired (410) restarts it once."""
         items: list[dict[str, Any]] = []
         token: str | None = None
         restarted = False
         while True:
-            send = functools.partial(method, limit=PAGE_SIZE, _continue=token, **self._options())
+            query: Query = [("limit", PAGE_SIZE), *([("continue", token)] if token else [])]
+            send = functools.partial(self._send, "GET", path, query)
             try:
                 page = self._request(what, send)
             except ClusterError as exc:
@@ -399,6 +414,12 @@ def _describe_transport(exc: BaseException) -> str:
     if isinstance(inner, urllib3.exceptions.SSLError):
         return f"TLS failed ({inner}): check the cluster CA in the kubeconfig"
     return f"{type(inner).__name__}: {inner}"
+
+
+def _object_path(ref: WorkloadRef) -> str:
+    api_version, plural = _KINDS[ref.kind]
+    namespace, name = (urllib.parse.quote(part, safe="") for part in (ref.namespace, ref.name))
+    return f"/apis/{api_version}/namespaces/{namespace}/{plural}/{name}"
 
 
 def _namespace_info(item: dict[str, Any]) -> NamespaceInfo:
