@@ -250,6 +250,7 @@ class Serve:
     def run(self) -> int:
         mode = slack_mode(self.environ, self.use_console)
         _configure_logging(mode)
+        self.ctl.schedule.serve_status_from_last_pass()
         console = None
         if mode in (Mode.CONSOLE, Mode.HEADLESS):
             console = Console(self.ctl, self.config, self.clock, self.out)

@@ -87,8 +87,8 @@ class Schedule:
 
     def namespace(self, name: str, at: datetime) -> NamespaceDetail:
         """One namespace's status and its workloads with the counts they run awake."""
-        rows = [n for n in self.status(at).namespaces if n.namespace == name]
-        view = self._ctl.namespaces.namespace_view(name)
+        report, view = self._ctl.namespaces.status_with_view(name, at)
+        rows = [n for n in report.namespaces if n.namespace == name]
         if not rows or view is None:
             raise Refusal(
                 RefusalReason.NOT_FOUND,
@@ -97,13 +97,15 @@ class Schedule:
         return NamespaceDetail(status=rows[0], workloads=workload_statuses(view))
 
     def managed_namespaces(self) -> frozenset[str]:
-        """Names of the managed namespaces (one namespace list, no workloads)."""
-        service = self._ctl.namespaces
-        return frozenset(
-            info.name
-            for info in service.cluster.list_namespaces()
-            if service.exclusions.reason(info) is None
-        )
+        """Names of the managed namespaces (in `serve`, from the last pass; else one namespace
+        list, no workloads)."""
+        return self._ctl.namespaces.managed_names()
+
+    def serve_status_from_last_pass(self) -> None:
+        """For the serving process: status, the REST API, the web page and the metrics answer
+        from what the last pass read (kept current with our own patches) instead of listing
+        the cluster at every request; the first one before any pass reads it."""
+        self._ctl.namespaces.status_from_last_pass = True
 
     def asleep_namespaces(self) -> frozenset[str]:
         """Namespaces whose night's `auto_shutdown` record is open (an index read)."""

@@ -7,11 +7,12 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 from core.cluster.base import Cluster, NamespaceInfo, WorkloadObject
-from core.models import WorkloadKind
+from core.models import OutcomeStatus, WorkloadKind, WorkloadSnapshot
 from core.scaling.base import EXCLUDE_ANNOTATION
 from core.scaling.registry import strategy_for
 
@@ -64,6 +65,29 @@ class NamespaceView:
     def sleeping_workloads(self) -> list[tuple[WorkloadKind, WorkloadObject]]:
         return [(k, o) for k, o in self.workloads if strategy_for(k).is_sleeping(o)]
 
+    @cached_property
+    def facts(self) -> ViewFacts:
+        """What status shows of the workloads, worked out once per view: `serve` answers many
+        requests from one read (a view's workloads are never changed after the read; the last
+        read replaces the whole view when our patch changes one)."""
+        strategies = [(strategy_for(kind), obj) for kind, obj in self.workloads]
+        return ViewFacts(
+            sleeping=sum(1 for strategy, obj in strategies if strategy.is_sleeping(obj)),
+            running=sum(
+                1
+                for strategy, obj in strategies
+                if strategy.plan_sleep(obj).status is not OutcomeStatus.UNCHANGED
+            ),
+            snapshots=[strategy.snapshot(obj) for strategy, obj in strategies],
+        )
+
+
+@dataclass(frozen=True)
+class ViewFacts:
+    sleeping: int  # workloads asleep
+    running: int  # workloads a sleep would change
+    snapshots: list[WorkloadSnapshot]
+
 
 @dataclass
 class Inventory:
@@ -114,3 +138,49 @@ def read_inventory(cluster: Cluster, exclusions: Exclusions) -> Inventory:
             if view is not None:  # a namespace created after the namespace list: next pass
                 view.workloads.append((kind, obj))
     return Inventory(namespaces=dict(sorted(views.items())))
+
+
+class LastRead:
+    """What the last pass read of the cluster, kept current with the objects our own patches
+    stored since: what `serve` answers status from (a page load or a scrape never lists the
+    cluster). A change made by someone else shows at the next pass (the reconcile, every few
+    minutes). Thread-safe; it keeps its own copy of each view's workload list, so a pass that
+    is still using the views it read sees no change under it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inventory: Inventory | None = None
+        self.read_at: int | None = None
+
+    def remember(self, inventory: Inventory, read_at: int) -> None:
+        copy = Inventory(
+            namespaces={
+                name: replace(view, workloads=list(view.workloads))
+                for name, view in inventory.namespaces.items()
+            }
+        )
+        with self._lock:
+            self._inventory, self.read_at = copy, read_at
+
+    def patched(self, kind: WorkloadKind, obj: WorkloadObject) -> None:
+        """Put the object the API server answered our patch with in place of the one read."""
+        meta = obj.get("metadata") or {}
+        name = meta.get("name")
+        with self._lock:
+            inventory = self._inventory
+            view = inventory.namespaces.get(meta.get("namespace", "")) if inventory else None
+            if inventory is None or view is None:
+                return
+            for index, (known_kind, known) in enumerate(view.workloads):
+                if known_kind is kind and (known.get("metadata") or {}).get("name") == name:
+                    workloads = list(view.workloads)
+                    workloads[index] = (kind, obj)
+                    # A new view, whose facts are worked out again; a reader keeps the old one.
+                    inventory.namespaces[view.name] = replace(view, workloads=workloads)
+                    return
+
+    def latest(self) -> tuple[Inventory, int] | None:
+        with self._lock:
+            if self._inventory is None or self.read_at is None:
+                return None
+            return self._inventory, self.read_at

@@ -21,7 +21,14 @@ from core.clock import Clock, epoch
 from core.cluster.base import Cluster
 from core.costs import DEFAULT_RATES, SECONDS_PER_HOUR, Rates, footprint, money
 from core.errors import RefusedError
-from core.inventory import Exclusions, Inventory, NamespaceView, SharedRead, read_inventory
+from core.inventory import (
+    Exclusions,
+    Inventory,
+    LastRead,
+    NamespaceView,
+    SharedRead,
+    read_inventory,
+)
 from core.metrics import DRIFT_CORRECTED, records_pass, records_workloads
 from core.models import (
     Action,
@@ -31,7 +38,6 @@ from core.models import (
     NamespaceResult,
     OperationResult,
     OperationType,
-    OutcomeStatus,
     RecordStatus,
     WorkloadKind,
     WorkloadOutcome,
@@ -101,11 +107,19 @@ def workload_statuses(view: NamespaceView) -> list[WorkloadStatus]:
 
 class StatusReport(BaseModel):
     at: int
+    # When the cluster was read: now for the CLI; in `serve`, the last pass (our own patches
+    # since then included).
+    read_at: int
     timezone: str
     business_time: bool
     next_transition: int
     next_state: DesiredState
     namespaces: list[NamespaceStatus]
+
+
+# Older than this, what the last pass read is read again: the reconcile runs every 5 minutes,
+# but a follower replica (leader election) runs no pass at all.
+LAST_PASS_MAX_AGE = 6 * 60
 
 
 @dataclass
@@ -118,12 +132,16 @@ class NamespaceService:
     rates: Rates = DEFAULT_RATES
     # Notices for the channel (delivered by the serving process): see core.notices.
     outbox: Outbox = field(init=False)
+    # `serve` answers status from what the last pass read (`LastRead`); the CLI reads afresh.
+    status_from_last_pass: bool = False
     # Reads for `status` only: the operations always read the cluster afresh.
     _status_read: SharedRead = field(init=False, repr=False)
+    _last_read: LastRead = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.outbox = Outbox(self.store)
         self._status_read = SharedRead(self._inventory)
+        self._last_read = LastRead()
 
     # ---- use cases -------------------------------------------------------------------------
 
@@ -173,13 +191,34 @@ class NamespaceService:
         return result
 
     def status(self, at: datetime | None = None) -> StatusReport:
-        at = at or self.clock.now()
-        inventory = self._status_read()
+        inventory, read_at = self._status_inventory()
+        return self._report(inventory, read_at, at or self.clock.now())
+
+    def status_with_view(
+        self, name: str, at: datetime
+    ) -> tuple[StatusReport, NamespaceView | None]:
+        """The status and one namespace's view (its workloads), from one read."""
+        inventory, read_at = self._status_inventory()
+        return self._report(inventory, read_at, at), inventory.namespaces.get(name)
+
+    def managed_names(self) -> frozenset[str]:
+        """The managed namespaces: from the last pass in `serve`, else one namespace list."""
+        latest = self._last_read.latest() if self.status_from_last_pass else None
+        if latest is not None and epoch(self.clock.now()) - latest[1] <= LAST_PASS_MAX_AGE:
+            return frozenset(view.name for view in latest[0].managed())
+        return frozenset(
+            info.name
+            for info in self.cluster.list_namespaces()
+            if self.exclusions.reason(info) is None
+        )
+
+    def _report(self, inventory: Inventory, read_at: int, at: datetime) -> StatusReport:
         shutdowns = self._open_shutdowns()
         windows = {slot.namespace: slot for slot in self.store.list_slots()}
         transition, next_state = self.calendar.next_transition(at)
         return StatusReport(
             at=epoch(at),
+            read_at=read_at,
             timezone=str(self.calendar.zone),
             business_time=self.calendar.is_business_time(at),
             next_transition=epoch(transition),
@@ -278,7 +317,9 @@ class NamespaceService:
     def wake_namespace(self, view: NamespaceView) -> list[WorkloadOutcome]:
         """Wake one namespace's sleeping workloads without touching its shutdown interval (an
         activation nests inside the night)."""
-        return converge(self.cluster, view.sleeping_workloads(), Action.WAKE)
+        return converge(
+            self.cluster, view.sleeping_workloads(), Action.WAKE, patched=self._last_read.patched
+        )
 
     @records_workloads
     def follow_schedule(self, view: NamespaceView, at: datetime) -> OperationResult:
@@ -367,7 +408,8 @@ class NamespaceService:
         """One pool for every namespace of the pass: throughput is bounded by the cluster's
         concurrency, not by the number of workloads in the largest namespace."""
         items = [item for _, _, workloads in batch for item in workloads]
-        outcomes = iter(converge(self.cluster, items, action, dry_run))
+        patched = None if dry_run else self._last_read.patched
+        outcomes = iter(converge(self.cluster, items, action, dry_run, patched))
         for ns_result, _, workloads in batch:
             ns_result.outcomes.extend(next(outcomes) for _ in workloads)
 
@@ -387,7 +429,18 @@ class NamespaceService:
     # ---- reads -----------------------------------------------------------------------------
 
     def _inventory(self) -> Inventory:
-        return read_inventory(self.cluster, self.exclusions)
+        read_at = epoch(self.clock.now())
+        inventory = read_inventory(self.cluster, self.exclusions)
+        self._last_read.remember(inventory, read_at)
+        return inventory
+
+    def _status_inventory(self) -> tuple[Inventory, int]:
+        """The cluster as status shows it, and when it was read."""
+        now = epoch(self.clock.now())
+        latest = self._last_read.latest() if self.status_from_last_pass else None
+        if latest is not None and now - latest[1] <= LAST_PASS_MAX_AGE:
+            return latest
+        return self._status_read(), now
 
     def _open_shutdowns(self) -> dict[str, ActivityRecord]:
         return {r.namespace_name: r for r in self.store.open_records(OperationType.AUTO_SHUTDOWN)}
@@ -457,12 +510,8 @@ def _namespace_status(
     window: ActivationSlot | None,
     rates: Rates,
 ) -> NamespaceStatus:
-    sleeping = len(view.sleeping_workloads())
-    running = sum(
-        1
-        for kind, obj in view.workloads
-        if strategy_for(kind).plan_sleep(obj).status is not OutcomeStatus.UNCHANGED
-    )
+    facts = view.facts
+    sleeping, running = facts.sleeping, facts.running
     return NamespaceStatus(
         namespace=view.name,
         excluded=view.excluded_reason,
@@ -485,7 +534,7 @@ def _hourly_cost(
     if shutdown is not None and shutdown.workloads and window is None:
         snapshots = shutdown.workloads
     else:
-        snapshots = [strategy_for(kind).snapshot(obj) for kind, obj in view.workloads]
+        snapshots = view.facts.snapshots
     return float(round(footprint(snapshots).hourly_cost(rates), 4))
 
 

@@ -160,6 +160,7 @@ def _namespace_list(report: StatusReport, call: Call) -> s.NamespaceList:
     zone, money = call.ctl.config.zone, call.ctl.config.costs.currency
     return s.NamespaceList(
         at=_when(report.at, zone),
+        read_at=_when(report.read_at, zone),
         timezone=report.timezone,
         business_time=report.business_time,
         next_transition=_when(report.next_transition, zone),

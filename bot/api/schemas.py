@@ -192,6 +192,9 @@ class ExcludedOut(BaseModel):
 
 class NamespaceList(BaseModel):
     at: datetime
+    read_at: datetime = Field(
+        description="when the cluster was read: the last pass, kept current with our patches"
+    )
     timezone: str
     business_time: bool
     next_transition: datetime

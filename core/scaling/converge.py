@@ -7,7 +7,7 @@ the cluster adapter; this layer only sees their final outcome.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from core.cluster.base import Cluster, WorkloadObject, ref_of
@@ -19,6 +19,7 @@ from core.scaling.registry import strategy_for
 MAX_CONFLICT_RETRIES = 5
 
 Item = tuple[WorkloadKind, WorkloadObject]
+Patched = Callable[[WorkloadKind, WorkloadObject], None]
 
 
 def plan_for(action: Action, kind: WorkloadKind, obj: WorkloadObject) -> Plan:
@@ -27,20 +28,33 @@ def plan_for(action: Action, kind: WorkloadKind, obj: WorkloadObject) -> Plan:
 
 
 def converge(
-    cluster: Cluster, items: Sequence[Item], action: Action, dry_run: bool = False
+    cluster: Cluster,
+    items: Sequence[Item],
+    action: Action,
+    dry_run: bool = False,
+    patched: Patched | None = None,
 ) -> list[WorkloadOutcome]:
-    """Apply `action` to every item; outcomes come back in the order of `items`."""
+    """Apply `action` to every item; outcomes come back in the order of `items`. `patched`
+    hears of every object as the API server stored it after our patch."""
     if not items:
         return []
     workers = max(1, min(cluster.concurrency, len(items)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="converge") as pool:
         return list(
-            pool.map(lambda item: converge_one(cluster, item[0], item[1], action, dry_run), items)
+            pool.map(
+                lambda item: converge_one(cluster, item[0], item[1], action, dry_run, patched),
+                items,
+            )
         )
 
 
 def converge_one(
-    cluster: Cluster, kind: WorkloadKind, obj: WorkloadObject, action: Action, dry_run: bool
+    cluster: Cluster,
+    kind: WorkloadKind,
+    obj: WorkloadObject,
+    action: Action,
+    dry_run: bool,
+    patched: Patched | None = None,
 ) -> WorkloadOutcome:
     ref = ref_of(kind, obj)
     try:
@@ -51,7 +65,9 @@ def converge_one(
             if dry_run:
                 return _outcome(ref, action, OutcomeStatus.PLANNED, plan.detail)
             try:
-                cluster.patch_workload(ref, plan.patch)
+                stored = cluster.patch_workload(ref, plan.patch)
+                if patched is not None:
+                    patched(kind, stored)
                 return _outcome(ref, action, plan.status, plan.detail)
             except ConflictError:
                 obj = cluster.get_workload(ref)

@@ -54,7 +54,8 @@ function render() {
   const hours = listing.business_time ? "business hours" : "after hours";
   document.getElementById("board-now").textContent =
     `${when(listing.at, "cccc HH:mm")}, ${hours}; ${listing.next_state} at ${when(listing.next_transition)}`;
-  document.getElementById("board-updated").textContent = `Updated ${when(listing.at, "HH:mm:ss")}, every 10 s`;
+  const read = listing.read_at && listing.read_at !== listing.at ? `; cluster as read at ${when(listing.read_at, "HH:mm:ss")}` : "";
+  document.getElementById("board-updated").textContent = `Updated ${when(listing.at, "HH:mm:ss")}, every 10 s${read}`;
   const rows = [
     ...listing.namespaces.filter((ns) => matches(ns, text, filter)).map(namespaceRow),
     ...listing.excluded.filter((ex) => matches(ex, text, filter)).map(excludedRow),
