@@ -298,7 +298,7 @@ _SELECTED = {
     "converge.plan_for": ("/core/scaling/converge.py", "plan_for"),
     "kube._read_json": ("/core/cluster/kube.py", "_read_json"),
     "kubeconfig refresh hook": ("/kubernetes/config/kube_config.py", "_refresh_api_key"),
-    "sqlite add_record": ("/core/store/sqlite.py", "add_record"),
+    "sqlite add_records": ("/core/store/sqlite.py", "add_records"),
 }
 
 

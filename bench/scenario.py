@@ -70,7 +70,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # Phase timing: wall seconds in the inventory lists, the store, and converge (the patches).
     phases: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
     timed_cluster = _timed_proxy(cluster, {"list_namespaces", "list_workloads"}, phases)
-    store_methods = {"add_record", "get_record", "open_records", "set_status", "close_record"}
+    store_methods = {
+        "add_record",
+        "add_records",
+        "get_record",
+        "open_records",
+        "set_status",
+        "close_record",
+    }
     timed_store = _timed_proxy(store, store_methods, phases)
     service = make_service(timed_cluster, timed_store, clock_at(at), config)
     real_converge: Callable[..., Any] = core.service.converge

@@ -341,6 +341,7 @@ class NamespaceService:
         live = self._live_windows()
         open_records = self._open_shutdowns()
         batch: list[tuple[NamespaceResult, ActivityRecord | None, list[Item]]] = []
+        new: list[tuple[int, ActivityRecord]] = []  # (index in batch, its night's record)
         for view in views:
             if not view.workloads:
                 continue
@@ -352,15 +353,18 @@ class NamespaceService:
             record = open_records.get(view.name)
             if record is not None:
                 self._note_snapshot(ns_result, record)
-            if record is None and not dry_run:
-                # Written before the first patch: a crash mid-run leaves one open interval that
-                # the next pass finds and completes, never a second record.
-                record = _shutdown_record(view, epoch(at))
-                ns_result.record_added = self.store.add_record(record)
-                self._note_snapshot(ns_result, record)
-                if not ns_result.record_added:  # that key was a night already closed
-                    record = None
+            elif not dry_run:
+                new.append((len(batch), _shutdown_record(view, epoch(at))))
             batch.append((ns_result, record, view.workloads))
+        # Written before the first patch: a crash mid-run leaves one open interval that the
+        # next pass finds and completes, never a second record. One write for them all.
+        added = self.store.add_records([record for _, record in new])
+        for (index, record), was_added in zip(new, added, strict=True):
+            ns_result, _, workloads = batch[index]
+            ns_result.record_added = was_added
+            self._note_snapshot(ns_result, record)
+            # Not added: that key was a night already closed.
+            batch[index] = (ns_result, record if was_added else None, workloads)
         self._converge_batch(batch, Action.SLEEP, dry_run)
         if not dry_run:
             for ns_result, record, _ in batch:
@@ -392,12 +396,14 @@ class NamespaceService:
         if dry_run:
             return
         ts = epoch(at)
-        for ns_result, record, _ in batch:
+        for _, record, _ in batch:
             if record is not None:
                 self.store.close_record(
                     record.namespace_name, record.timestamp_start, record.operation_type, ts
                 )
-            ns_result.record_added = self.store.add_record(_startup_record(ns_result, ts))
+        added = self.store.add_records([_startup_record(ns, ts) for ns, _, _ in batch])
+        for (ns_result, _, _), was_added in zip(batch, added, strict=True):
+            ns_result.record_added = was_added
 
     def _converge_batch(
         self,

@@ -166,6 +166,9 @@ def drive(store: Used) -> None:
     assert store.close_record("payments", night, shutdown, night + 2 * DAY)  # crosses midnights
     store.set_status("payments", night, shutdown, RecordStatus.FAILED, "a closed one")
     assert store.add_record(make_record("ops", night + 3 * DAY))
+    # A mass pass's records at once: each its own conditional put.
+    batch = [make_record(f"team-{i}", night + 3 * DAY) for i in range(3)]
+    assert store.add_records([*batch, batch[0]]) == [True, True, True, False]
     assert store.open_records()
     assert store.open_records(shutdown)
     assert store.history()

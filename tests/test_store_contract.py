@@ -55,6 +55,29 @@ def test_add_is_idempotent_by_key(store: Store) -> None:
     assert store.history() == [record]
 
 
+def test_add_records_adds_each_unless_its_key_exists_in_the_order_given(store: Store) -> None:
+    """What a mass pass writes at once: one answer per record, the existing key refused, and a
+    record crossing midnight kept with its crossings (found by a read of the later day)."""
+    kept = make_record("team-b", 1_000, SHUTDOWN, user_id="first")
+    assert store.add_record(kept)
+    batch = [
+        make_record("team-a", 1_000, SHUTDOWN),
+        kept.model_copy(update={"user_id": "second"}),  # same key: refused, first kept
+        make_record("team-c", 1_000, STARTUP, RecordStatus.COMPLETED, timestamp_end=1_000),
+        make_record("team-d", DAY - 60, SHUTDOWN, RecordStatus.COMPLETED, timestamp_end=DAY + 60),
+        make_record("team-a", 1_000, SHUTDOWN, user_id="again"),  # a twin inside the batch
+    ]
+    assert store.add_records(batch) == [True, False, True, True, False]
+    assert store.add_records([]) == []
+    assert store.get_record("team-b", 1_000, SHUTDOWN) == kept
+    assert store.get_record("team-a", 1_000, SHUTDOWN) == batch[0]
+    assert len(store.history()) == 4
+    # The next day: the open nights (still asleep) and the closed one that crossed midnight.
+    crossing = store.records_overlapping(DAY + 10, DAY + 20)
+    assert {r.namespace_name for r in crossing} == {"team-a", "team-b", "team-d"}
+    assert [r.namespace_name for r in crossing if r.timestamp_end is not None] == ["team-d"]
+
+
 def test_same_second_different_operations_are_two_records(store: Store) -> None:
     activation = make_record("payments", 5_000, ACTIVATION, user_id="U1")
     deactivation = make_record(

@@ -17,7 +17,7 @@ page). Idempotency keys (`claim_idempotency`) remember the first answer to a ret
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Protocol
 
 from core.models import (
@@ -77,6 +77,11 @@ class Store(Protocol):
 
     def add_record(self, record: ActivityRecord) -> bool:
         """Insert `record` unless its key exists (atomically). True if it was inserted."""
+        ...
+
+    def add_records(self, records: Sequence[ActivityRecord]) -> list[bool]:
+        """`add_record` for each, in the order given (a mass pass writes hundreds at once):
+        each inserted unless its key exists, with the same atomicity per record."""
         ...
 
     def get_record(

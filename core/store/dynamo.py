@@ -79,7 +79,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -288,6 +289,14 @@ class DynamoStore:
         except (_ConditionFailed, _Cancelled):
             return False
         return True
+
+    def add_records(self, records: Sequence[ActivityRecord]) -> list[bool]:
+        """One conditional put each (BatchWriteItem takes no condition, and a transaction
+        would fail whole for one key already there), a few in flight at once."""
+        if len(records) <= 1:
+            return [self.add_record(record) for record in records]
+        with ThreadPoolExecutor(max_workers=min(8, len(records))) as pool:
+            return list(pool.map(self.add_record, records))
 
     def get_record(
         self, namespace: str, timestamp_start: int, operation_type: OperationType

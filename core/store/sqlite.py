@@ -350,18 +350,14 @@ class SqliteStore:
     # ---- Store -------------------------------------------------------------------------------
 
     def add_record(self, record: ActivityRecord) -> bool:
-        values = _to_row(record)
-        sql = (
-            f"INSERT INTO {ACTIVITY_TABLE} ({', '.join(_COLUMNS)}) "
-            f"VALUES ({', '.join('?' for _ in _COLUMNS)}) "
-            "ON CONFLICT (namespace_name, timestamp_start, operation_type) DO NOTHING"
-        )
-        with self._write("add a record") as conn:
-            if conn.execute(sql, values).rowcount != 1:
-                return False
-            if record.timestamp_end is not None:
-                _add_crossings(conn, record.key, record.timestamp_end)
-            return True
+        return self.add_records([record])[0]
+
+    def add_records(self, records: Sequence[ActivityRecord]) -> list[bool]:
+        """One transaction for them all: one fsync for a mass pass's records, not one each."""
+        if not records:
+            return []
+        with self._write("add records" if len(records) > 1 else "add a record") as conn:
+            return [_insert_record(conn, record) for record in records]
 
     def get_record(
         self, namespace: str, timestamp_start: int, operation_type: OperationType
@@ -896,6 +892,21 @@ class SqliteStore:
     def _read(self, action: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self._errors(action):
             return list(self._conn().execute(sql, tuple(params)).fetchall())
+
+
+_INSERT_RECORD = (
+    f"INSERT INTO {ACTIVITY_TABLE} ({', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+    "ON CONFLICT (namespace_name, timestamp_start, operation_type) DO NOTHING"
+)
+
+
+def _insert_record(conn: sqlite3.Connection, record: ActivityRecord) -> bool:
+    if conn.execute(_INSERT_RECORD, _to_row(record)).rowcount != 1:
+        return False
+    if record.timestamp_end is not None:
+        _add_crossings(conn, record.key, record.timestamp_end)
+    return True
 
 
 def _add_crossings(conn: sqlite3.Connection, key: tuple[str, int, OperationType], end: int) -> None:
