@@ -6,7 +6,7 @@ import fnmatch
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -127,13 +127,19 @@ class SharedRead:
 
 
 def read_inventory(cluster: Cluster, exclusions: Exclusions) -> Inventory:
-    """List namespaces and every workload kind cluster-wide (one paginated list per kind)."""
+    """List namespaces and every workload kind cluster-wide (one paginated list per kind), the
+    five lists at once: before the first patch of a mass pass, their round trips add up."""
+    kinds = list(WorkloadKind)
+    with ThreadPoolExecutor(max_workers=1 + len(kinds), thread_name_prefix="list") as pool:
+        listed = [pool.submit(cluster.list_workloads, kind) for kind in kinds]
+        namespaces = cluster.list_namespaces()
+        workloads = [future.result() for future in listed]
     views = {
         info.name: NamespaceView(info=info, excluded_reason=exclusions.reason(info))
-        for info in cluster.list_namespaces()
+        for info in namespaces
     }
-    for kind in WorkloadKind:
-        for obj in cluster.list_workloads(kind):
+    for kind, objects in zip(kinds, workloads, strict=True):
+        for obj in objects:
             view = views.get((obj.get("metadata") or {}).get("namespace", ""))
             if view is not None:  # a namespace created after the namespace list: next pass
                 view.workloads.append((kind, obj))
