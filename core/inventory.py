@@ -72,7 +72,7 @@ class NamespaceView:
         read replaces the whole view when our patch changes one)."""
         strategies = [(strategy_for(kind), obj) for kind, obj in self.workloads]
         return ViewFacts(
-            sleeping=sum(1 for strategy, obj in strategies if strategy.is_sleeping(obj)),
+            sleeping=len(self.sleeping_workloads()),
             running=sum(
                 1
                 for strategy, obj in strategies

@@ -203,8 +203,8 @@ class NamespaceService:
 
     def managed_names(self) -> frozenset[str]:
         """The managed namespaces: from the last pass in `serve`, else one namespace list."""
-        latest = self._last_read.latest() if self.status_from_last_pass else None
-        if latest is not None and epoch(self.clock.now()) - latest[1] <= LAST_PASS_MAX_AGE:
+        latest = self._recent_last_read()
+        if latest is not None:
             return frozenset(view.name for view in latest[0].managed())
         return frozenset(
             info.name
@@ -443,10 +443,14 @@ class NamespaceService:
     def _status_inventory(self) -> tuple[Inventory, int]:
         """The cluster as status shows it, and when it was read."""
         now = epoch(self.clock.now())
+        return self._recent_last_read() or (self._status_read(), now)
+
+    def _recent_last_read(self) -> tuple[Inventory, int] | None:
+        """In `serve`, what the last pass read, unless it is older than LAST_PASS_MAX_AGE."""
         latest = self._last_read.latest() if self.status_from_last_pass else None
-        if latest is not None and now - latest[1] <= LAST_PASS_MAX_AGE:
-            return latest
-        return self._status_read(), now
+        if latest is None or epoch(self.clock.now()) - latest[1] > LAST_PASS_MAX_AGE:
+            return None
+        return latest
 
     def _open_shutdowns(self) -> dict[str, ActivityRecord]:
         return {r.namespace_name: r for r in self.store.open_records(OperationType.AUTO_SHUTDOWN)}
@@ -484,7 +488,7 @@ def _shutdown_record(view: NamespaceView, ts: int) -> ActivityRecord:
         operation_type=OperationType.AUTO_SHUTDOWN,
         status=RecordStatus.ACTIVE,
         user_id="namespace-ctl",
-        workloads=[strategy_for(kind).snapshot(obj) for kind, obj in view.workloads],
+        workloads=view.facts.snapshots,
     )
 
 

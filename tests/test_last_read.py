@@ -72,15 +72,17 @@ def test_a_change_by_someone_else_shows_at_the_next_pass(fake: FakeKube, harness
     harness.ctl.schedule.serve_status_from_last_pass()
     harness.clock.set(NIGHT - timedelta(hours=8))  # a business day: nothing to do
     harness.service.reconcile(at=harness.clock.now())
-    obj = fake.get("Deployment", "team-b", "web")
-    assert obj is not None
-    obj["spec"]["replicas"] = 0  # scaled by hand behind namespace-ctl's back
-    fake.add(obj)
-    assert _states(harness)["team-b"] == "awake"  # as the last pass read it
+    fake.add(workload("Deployment", "team-b", "worker"))  # created behind namespace-ctl's back
+
+    def workloads() -> int:
+        report = harness.ctl.schedule.status(harness.clock.now())
+        return next(n.workloads for n in report.namespaces if n.namespace == "team-b")
+
+    assert workloads() == 2  # as the last pass read it
     harness.clock.advance(timedelta(minutes=5))
-    harness.service.reconcile(at=harness.clock.now())  # the reconcile wakes it back...
+    harness.service.reconcile(at=harness.clock.now())
     fake.reset_counters()
-    assert _states(harness)["team-b"] == "awake" and fake.total_requests == 0
+    assert workloads() == 3 and fake.total_requests == 0
 
 
 def test_a_read_older_than_the_max_age_is_read_again(fake: FakeKube, harness: Harness) -> None:
