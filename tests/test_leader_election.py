@@ -56,6 +56,14 @@ def test_one_pass_per_edge_a_follower_click_and_sigterm_handover(world: World) -
             a, b = running[0], more[0]
             status, body = get_json(b.url + "/readyz")
             assert status == 200, body  # a follower is ready without running a pass
+            # Ready can come before its elector's first read of the Lease (holder None then).
+            wait_until(
+                lambda: get_json(b.url + "/readyz")[1]["leader"]["holder"] is not None,
+                10,
+                "replica-b reads the Lease",
+            )
+            status, body = get_json(b.url + "/readyz")
+            assert status == 200, body
             assert body["leader"] == {"holder": "replica-a", "this_replica": False}
             assert metric(a.url, "namespace_ctl_leader") == 1.0
             assert metric(b.url, "namespace_ctl_leader") == 0.0
