@@ -65,6 +65,7 @@ class Variant:
     mix: tuple[str, ...] = MIX
     commands: int = COMMANDS
     concurrency: int = 32  # cluster.concurrency: the converge pool (the default)
+    passes: str = "auto"  # cluster.passes: `auto` is the worker process over a real API server
     # bench.serve_variant's changes; none: `namespace-ctl serve` as shipped.
     listener_workers: int | None = None  # Bolt's listener pool (slack_bolt's default: 5)
     server_threads: int | None = None  # waitress (serve's SERVER_THREADS: 8)
@@ -88,6 +89,8 @@ HELP = ("help",)
 MEASURED = Variant("mixed burst during shutdown")
 QUIET = Variant("shutdown alone", commands=0)
 DIAGNOSES = (
+    Variant("mixed burst during shutdown, passes in-process", passes="in-process"),
+    Variant("shutdown alone, passes in-process", commands=0, passes="in-process"),
     Variant("help-only burst, no shutdown", shutdown=False, mix=HELP),
     Variant("mixed burst, no shutdown", shutdown=False),
     Variant("help-only burst during shutdown", mix=HELP),
@@ -129,12 +132,13 @@ class TimedSlack(FakeSlack):
 # ---- the bot's process ---------------------------------------------------------------------------
 
 
-def write_config(tmp: Path, kubeconfig: Path, slack_api: str, concurrency: int) -> Path:
+def write_config(tmp: Path, kubeconfig: Path, slack_api: str, variant: Variant) -> Path:
+    concurrency, passes = variant.concurrency, variant.passes
     config = {
         "timezone": "Europe/Madrid",
         "holidays": {"country": "ES"},
         "store": {"backend": "sqlite", "path": str(tmp / "audit.db")},
-        "cluster": {"kubeconfig": str(kubeconfig), "concurrency": concurrency},
+        "cluster": {"kubeconfig": str(kubeconfig), "concurrency": concurrency, "passes": passes},
         "slack": {"api_base_url": slack_api},
     }
     path = tmp / "config.yaml"
@@ -213,11 +217,14 @@ class ServeProcess:
 
 
 class RssSampler:
-    """psutil RSS of a process every `SAMPLE_S`, on a thread."""
+    """psutil RSS of a process every `SAMPLE_S`, on a thread; and of its children (the pass
+    worker): their peak RSS and the CPU they used."""
 
     def __init__(self, pid: int) -> None:
         self.process = psutil.Process(pid)
         self.samples: list[tuple[float, int]] = []
+        self.children_peak = 0
+        self._children_cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -226,9 +233,24 @@ class RssSampler:
         while not self._stop.is_set():
             try:
                 self.samples.append((time.perf_counter(), self.process.memory_info().rss))
+                self._sample_children()
             except psutil.Error:
                 return
             self._stop.wait(SAMPLE_S)
+
+    def _sample_children(self) -> None:
+        total = 0
+        for child in self.process.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+                times = child.cpu_times()
+                self._children_cpu[child.pid] = times.user + times.system
+            except psutil.Error:
+                continue
+        self.children_peak = max(self.children_peak, total)
+
+    def children_cpu_s(self) -> float:
+        return float(sum(self._children_cpu.values()))
 
     def peak_mib(self, start: float, end: float) -> float:
         window = [rss for at, rss in self.samples if start <= at <= end]
@@ -375,7 +397,7 @@ class Run:
         work = self.tmp / run_id
         work.mkdir()
         with TimedSlack() as slack:
-            config = write_config(work, self.kubeconfig, slack.api_url, variant.concurrency)
+            config = write_config(work, self.kubeconfig, slack.api_url, variant)
             now = self._start_time(variant)
             log = RESULTS / f"ack-serve-{run_id}.log"
             serve = ServeProcess(serve_command(config, now, variant), log)
@@ -414,6 +436,8 @@ class Run:
                 "rss_under_load_mib": rss.peak_mib(under_load_from, marks.end),
                 "rss_hwm_mib": rss.high_water_mib(),
                 "serve_cpu_s": rss.cpu_s() - idle["serve_cpu_at_idle_end_s"],
+                "worker_cpu_s": rss.children_cpu_s() - idle["worker_cpu_at_idle_end_s"],
+                "worker_rss_peak_mib": rss.children_peak / 2**20,
                 "load_wall_s": marks.end - marks.idle_end,
                 "shutdown": shutdown_figures(marks) if variant.shutdown else None,
                 "commands": command_figures(commands, slack.arrivals, marks),
@@ -449,6 +473,7 @@ class Run:
             "rss_idle_mib": rss.peak_mib(marks.ready, marks.idle_end),
             "rss_hwm_idle_mib": rss.high_water_mib(),
             "serve_cpu_at_idle_end_s": rss.cpu_s(),
+            "worker_cpu_at_idle_end_s": rss.children_cpu_s(),
         }
 
     def _load(
@@ -657,8 +682,8 @@ def render(results: dict[str, Any]) -> str:
         f"{results['commands']} commands: " + ", ".join(_mix_counts(results["mix"])) + ")",
         "",
         "| run | acked | ack p50 | p95 | p99 | max ms | reply p50 | p99 s | shutdown s "
-        "| bot CPU s | RSS idle | under load | HWM MiB | ok |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| bot CPU s | worker CPU s | RSS idle | under load | HWM MiB | worker RSS MiB | ok |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in results["runs"]:
         rows.append(_row(run))
@@ -706,9 +731,11 @@ def _row(run: dict[str, Any]) -> str:
     cells.append(f"{shutdown['wall_s']:.1f}" if shutdown else "-")
     cells += [
         f"{run['serve_cpu_s']:.1f}",
+        f"{run.get('worker_cpu_s', 0.0):.1f}",
         f"{run['rss_idle_mib']:.0f}",
         f"{run['rss_under_load_mib']:.0f}",
         f"{run['rss_hwm_mib']:.0f}",
+        f"{run.get('worker_rss_peak_mib', 0.0):.0f}",
         "yes" if not run["problems"] else "NO",
     ]
     return f"| {name} | " + " | ".join(cells) + " |"

@@ -251,6 +251,8 @@ class Serve:
         mode = slack_mode(self.environ, self.use_console)
         _configure_logging(mode)
         self.ctl.schedule.serve_status_from_last_pass()
+        if self.config.cluster.passes_in_worker:
+            self.ctl.schedule.run_passes_in_worker(self.config)
         console = None
         if mode in (Mode.CONSOLE, Mode.HEADLESS):
             console = Console(self.ctl, self.config, self.clock, self.out)
@@ -319,6 +321,7 @@ class Serve:
             if elector is not None:
                 jobs.wait_idle()  # a catch-up pass ends before a successor may start one
                 elector.stop(release=True)
+            self.ctl.schedule.stop_worker()
             notifier.stop()
             server.stop()
             if metrics_server is not None:

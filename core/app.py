@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from core.activation import ActivationService, Housekeeping, Opened
 from core.calendar import BusinessCalendar
@@ -35,17 +35,20 @@ from core.notices import Outbox, request_notice_id
 from core.policy import Refusal, RefusalReason, lists_namespace
 from core.report import Week, WeekSummary
 from core.service import NamespaceDetail, StatusReport, workload_statuses
+from core.worker import PassWorker
 
 # The calendar reads records from this long before its start, so a window that began earlier
 # and is still open (or closed within the range) is found: no window lasts longer.
 LONGEST_WINDOW = 2 * 24 * 3600
 
 
-@dataclass(frozen=True)
+@dataclass
 class Schedule:
     """The sleep schedule and the passes that follow it."""
 
     _ctl: ActivationService
+    # In `serve`, the passes run in a worker process (core.worker); None: in this one.
+    _worker: PassWorker | None = None
 
     @property
     def calendar(self) -> BusinessCalendar:
@@ -69,11 +72,19 @@ class Schedule:
         self, dry_run: bool = False, *, at: datetime
     ) -> tuple[Housekeeping, OperationResult]:
         """Activations' chores (windows over, expiries, bookings due), then the schedule."""
+        if self._worker is not None and not dry_run:
+            answer: tuple[Housekeeping, OperationResult] = self._worker.run("reconcile", at)
+            return answer
         return self._ctl.reconcile(dry_run=dry_run, at=at)
 
     def housekeeping(self, at: datetime) -> tuple[Housekeeping, OperationResult | None]:
         """The bookings pass: the chores alone; when a window ended (or a half-opened one was
         repaired), the schedule followed at once so the namespace sleeps now."""
+        if self._worker is not None:
+            answer: tuple[Housekeeping, OperationResult | None] = self._worker.run(
+                "housekeeping", at
+            )
+            return answer
         chores = self._ctl.housekeeping(at)
         if chores.ended or chores.repaired:
             return chores, self._ctl.namespaces.reconcile(at=at)
@@ -106,6 +117,23 @@ class Schedule:
         from what the last pass read (kept current with our own patches) instead of listing
         the cluster at every request; the first one before any pass reads it."""
         self._ctl.namespaces.status_from_last_pass = True
+
+    def run_passes_in_worker(self, config: Config) -> None:
+        """For the serving process: `reconcile` and `housekeeping` run in a worker process
+        (started at the first pass), which sends back what the pass read, our patches and
+        the notices it posted (see core.worker)."""
+        service = self._ctl.namespaces
+        offset = service.clock.now() - datetime.now(UTC)
+        self._worker = PassWorker(config, offset, service.last_read, service.outbox.tell_posted)
+
+    @property
+    def worker(self) -> PassWorker | None:
+        return self._worker
+
+    def stop_worker(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.close()
 
     def asleep_namespaces(self) -> frozenset[str]:
         """Namespaces whose night's `auto_shutdown` record is open (an index read)."""

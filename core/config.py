@@ -141,6 +141,25 @@ class ClusterSettings(_Section):
     # A ceiling for runaway loops, above what a healthy server answers one client (bench: ~600/s).
     qps: Annotated[float, Field(gt=0, le=100_000)] = 900.0
     burst: Annotated[int, Field(ge=1, le=100_000)] = 1800
+    # Where `serve` runs its passes (core.worker): `auto` is a worker process unless the cluster
+    # is simulated in memory only (a worker would have a cluster of its own).
+    passes: Literal["auto", "worker", "in-process"] = "auto"
+
+    @model_validator(mode="after")
+    def _worker_shares_the_cluster(self) -> ClusterSettings:
+        if self.passes == "worker" and self.simulated and not self.simulated_state:
+            raise ValueError(
+                "cluster.passes: worker needs cluster.simulated_state with cluster.simulated "
+                "(a worker process cannot see a cluster kept in this process's memory): set "
+                "simulated_state, or passes: auto"
+            )
+        return self
+
+    @property
+    def passes_in_worker(self) -> bool:
+        if self.passes == "auto":
+            return not self.simulated or self.simulated_state is not None
+        return self.passes == "worker"
 
 
 class Limits(_Section):

@@ -10,6 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from core.cluster.base import Cluster, NamespaceInfo, WorkloadObject
 from core.models import OutcomeStatus, WorkloadKind, WorkloadSnapshot
@@ -144,6 +145,65 @@ def read_inventory(cluster: Cluster, exclusions: Exclusions) -> Inventory:
             if view is not None:  # a namespace created after the namespace list: next pass
                 view.workloads.append((kind, obj))
     return Inventory(namespaces=dict(sorted(views.items())))
+
+
+# What status reads of a workload (core.scaling): the rest of a pod template (env, volumes,
+# probes), `managedFields` and kubectl's copy of the whole object stay behind when a read is
+# handed to another process.
+POD_SPEC_PATHS = (("spec", "template", "spec"), ("spec", "jobTemplate", "spec", "template", "spec"))
+POD_SPEC_KEPT = ("nodeSelector", "overhead")
+CONTAINER_KEPT = ("name", "resources", "restartPolicy")
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def compact(obj: WorkloadObject) -> WorkloadObject:
+    """`obj` without what no strategy reads: the same snapshot, sleeping state and plans
+    (tests/test_worker.py checks it per kind), a fraction of the bytes."""
+    out = dict(obj)
+    meta = out.get("metadata")
+    if isinstance(meta, dict):
+        meta = {k: v for k, v in meta.items() if k != "managedFields"}
+        annotations = meta.get("annotations")
+        if isinstance(annotations, dict) and LAST_APPLIED in annotations:
+            meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+        out["metadata"] = meta
+    for path in POD_SPEC_PATHS:
+        out = _replaced(out, path, _compact_pod_spec)
+    return out
+
+
+def _replaced(obj: dict[str, Any], path: tuple[str, ...], change: Callable[[Any], Any]) -> Any:
+    """A copy of `obj` with the value at `path` changed (copies along the path only)."""
+    head, *rest = path
+    value = obj.get(head)
+    if not isinstance(value, dict):
+        return obj
+    return {**obj, head: _replaced(value, tuple(rest), change) if rest else change(value)}
+
+
+def _compact_pod_spec(pod_spec: dict[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {k: pod_spec[k] for k in POD_SPEC_KEPT if k in pod_spec}
+    for key in ("containers", "initContainers"):
+        containers = pod_spec.get(key)
+        if isinstance(containers, list):
+            kept[key] = [_compact_container(c) for c in containers]
+        elif key in pod_spec:
+            kept[key] = containers
+    return kept
+
+
+def _compact_container(container: Any) -> Any:
+    if not isinstance(container, dict):
+        return container
+    return {k: container[k] for k in CONTAINER_KEPT if k in container}
+
+
+def compact_view(view: NamespaceView) -> NamespaceView:
+    return NamespaceView(
+        info=view.info,
+        excluded_reason=view.excluded_reason,
+        workloads=[(kind, compact(obj)) for kind, obj in view.workloads],
+    )
 
 
 class LastRead:

@@ -86,6 +86,11 @@ class Outbox:
             self._tell(notice)
         return added
 
+    def tell_posted(self, notice: Notice) -> None:
+        """`notice` was posted to the store by another process of ours (the pass worker): wake
+        this process's listeners as if posted here."""
+        self._tell(notice)
+
     def post_all(self, notices: Iterable[Notice]) -> int:
         return sum(1 for notice in notices if self.post(notice))
 

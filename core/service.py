@@ -143,6 +143,14 @@ class NamespaceService:
         self._status_read = SharedRead(self._inventory)
         self._last_read = LastRead()
 
+    @property
+    def last_read(self) -> LastRead:
+        return self._last_read
+
+    def forward_reads(self, reads: LastRead) -> None:
+        """Where each pass's read and our patches go (a worker process sends them on)."""
+        self._last_read = reads
+
     # ---- use cases -------------------------------------------------------------------------
 
     @records_pass

@@ -1,0 +1,280 @@
+"""Passes over the cluster in a worker process, so the serving process never waits on them.
+
+A mass pass spends its time in the converge's threads (JSON, HTTP, the strategies): in the
+process that acks Slack and answers HTTP, they hold the GIL the acks need. `PassWorker` runs the
+schedule's passes (`reconcile`, `housekeeping`) in one child process instead, started at the
+first pass (so only a replica that runs passes, the leader, ever has one) and kept for the next.
+
+The child builds its own front from the same configuration and the same product clock, and does
+what the serving process did: it reads the cluster, patches, writes the records and posts the
+notices to the store's outbox. What the serving process needs back travels over a pipe, in small
+messages, so that no single unpickling holds its GIL for long:
+- the pass's read of the cluster, compacted (`core.inventory.compact`) and in parts: `serve`
+  answers status from it (`LastRead`), as when the pass ran in-process;
+- the objects our patches stored, in batches, as they come;
+- each notice posted, so the serving process's notifier delivers it at once;
+- the pass's result, or its exception.
+
+A worker that dies mid-pass (killed, out of memory) fails that pass with `WorkerDied`; what it
+did is in the cluster and the store, and the next pass (a new worker) is level-triggered and
+finishes the rest. Nothing is lost: records are written before the first patch of a namespace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from typing import Any, Literal
+
+from core.activation import Housekeeping
+from core.cluster.base import WorkloadObject
+from core.config import Config
+from core.errors import NamespaceCtlError
+from core.inventory import Inventory, LastRead, NamespaceView, compact, compact_view
+from core.models import OperationResult, WorkloadKind
+from core.notices import Notice
+
+log = logging.getLogger("namespace_ctl.worker")
+
+PassName = Literal["reconcile", "housekeeping"]
+# A part of the read (or a batch of patched objects) is about this many workloads: a few hundred
+# KiB to unpickle, a millisecond or two of the serving process's GIL.
+WORKLOADS_PER_MESSAGE = 500
+PATCHED_FLUSH_SECONDS = 0.25
+STOP_TIMEOUT = 10.0
+
+
+class WorkerDied(NamespaceCtlError):
+    """The worker process exited during a pass: the next pass (a new worker) finishes it."""
+
+
+class WorkerFailed(NamespaceCtlError):
+    """The pass raised in the worker something that cannot travel back as itself."""
+
+
+class PassWorker:
+    """The serving process's side: `run` sends one pass and blocks (GIL released) until its
+    result, applying what the worker sends meanwhile. One pass at a time (callers hold the
+    cluster lock already; a lock here too)."""
+
+    def __init__(
+        self,
+        config: Config,
+        offset: timedelta,
+        reads: LastRead,
+        posted: Callable[[Notice], None],
+    ) -> None:
+        self.config, self.offset = config, offset
+        self.reads, self.posted = reads, posted
+        self._lock = threading.Lock()
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn: Connection | None = None
+        self.started = 0  # worker processes started (a new one after each death)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def run(self, name: PassName, at: datetime) -> Any:
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.send((name, at))
+                return self._follow(conn)
+            except (EOFError, OSError) as exc:
+                raise self._died(exc) from None
+
+    def close(self) -> None:
+        """Stop the worker (after its pass, if one is running: we hold the lock)."""
+        with self._lock:
+            conn, process = self._conn, self._process
+            self._conn = self._process = None
+            if conn is not None:
+                with contextlib.suppress(OSError):
+                    conn.send(None)
+                conn.close()
+            if process is not None:
+                process.join(STOP_TIMEOUT)
+                if process.is_alive():
+                    process.kill()
+                    process.join()
+
+    # ---- inside run -------------------------------------------------------------------------
+
+    def _connection(self) -> Connection:
+        if self._conn is not None and self._process is not None and self._process.is_alive():
+            return self._conn
+        context = multiprocessing.get_context("spawn")  # no copy of our threads and locks
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=worker_main,
+            args=(theirs, self.config, self.offset, logging.getLogger().getEffectiveLevel()),
+            name="namespace-ctl-passes",
+            daemon=True,
+        )
+        process.start()
+        theirs.close()
+        self._conn, self._process = ours, process
+        self.started += 1
+        log.info("pass worker started (pid %s)", process.pid)
+        return ours
+
+    def _follow(self, conn: Connection) -> Any:
+        parts: dict[str, NamespaceView] = {}
+        while True:
+            kind, payload = conn.recv()
+            if kind == "read-part":
+                parts.update(payload)
+            elif kind == "read-end":
+                self.reads.remember(Inventory(namespaces=dict(sorted(parts.items()))), payload)
+                parts = {}
+            elif kind == "patched":
+                for workload_kind, obj in payload:
+                    self.reads.patched(workload_kind, obj)
+            elif kind == "posted":
+                self._tell_posted(payload)
+            elif kind == "done":
+                return payload
+            elif kind == "failed":
+                raise payload
+            else:
+                raise WorkerFailed(f"the pass worker sent an unknown message {kind!r}")
+
+    def _tell_posted(self, notice: Notice) -> None:
+        try:
+            self.posted(notice)
+        except Exception:
+            log.exception("telling the notifier of notice %s failed", notice.notice_id)
+
+    def _died(self, cause: BaseException) -> WorkerDied:
+        process, self._process = self._process, None
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+        code = None
+        if process is not None:
+            process.join(STOP_TIMEOUT)
+            code = process.exitcode
+        return WorkerDied(
+            f"the pass worker (pid {process.pid if process else '?'}) exited with code {code} "
+            f"during the pass ({type(cause).__name__}); what it did is kept, and the next "
+            "pass, in a new worker, finishes the rest"
+        )
+
+
+# ---- the worker process ---------------------------------------------------------------------
+
+
+class ForwardedRead(LastRead):
+    """The worker's `LastRead`: sends the pass's read and our patches to the serving process
+    (which answers status from them) instead of keeping them."""
+
+    def __init__(self, outbound: Outbound) -> None:
+        super().__init__()
+        self.outbound = outbound
+
+    def remember(self, inventory: Inventory, read_at: int) -> None:
+        part: dict[str, NamespaceView] = {}
+        size = 0
+        for name, view in inventory.namespaces.items():
+            part[name] = compact_view(view)
+            size += 1 + len(view.workloads)
+            if size >= WORKLOADS_PER_MESSAGE:
+                self.outbound.send("read-part", part)
+                part, size = {}, 0
+        if part:
+            self.outbound.send("read-part", part)
+        self.outbound.send("read-end", read_at)
+
+    def patched(self, kind: WorkloadKind, obj: WorkloadObject) -> None:
+        self.outbound.patched(kind, compact(obj))
+
+
+class Outbound:
+    """The worker's end of the pipe, for the converge's threads: one message at a time; patched
+    objects batched (by count, or after PATCHED_FLUSH_SECONDS)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._lock = threading.Lock()
+        self._patched: list[tuple[WorkloadKind, WorkloadObject]] = []
+        self._first_patched = 0.0
+
+    def send(self, kind: str, payload: Any) -> None:
+        with self._lock:
+            self._flush_patched()
+            self.conn.send((kind, payload))
+
+    def patched(self, kind: WorkloadKind, obj: WorkloadObject) -> None:
+        with self._lock:
+            if not self._patched:
+                self._first_patched = time.monotonic()
+            self._patched.append((kind, obj))
+            if (
+                len(self._patched) >= WORKLOADS_PER_MESSAGE
+                or time.monotonic() - self._first_patched >= PATCHED_FLUSH_SECONDS
+            ):
+                self._flush_patched()
+
+    def _flush_patched(self) -> None:
+        if self._patched:
+            batch, self._patched = self._patched, []
+            self.conn.send(("patched", batch))
+
+
+def worker_main(conn: Connection, config: Config, offset: timedelta, log_level: int) -> None:
+    """The child: build the front, then run each pass asked for until told to stop (None) or
+    the serving process is gone (EOF)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the parent stops us
+    logging.basicConfig(
+        level=log_level, format="%(asctime)s %(levelname)s %(name)s [passes]: %(message)s"
+    )
+    from core.clock import Clock
+    from core.wiring import build_app
+
+    ctl = build_app(config, Clock(datetime.now(UTC) + offset))
+    outbound = Outbound(conn)
+    services = ctl.services.namespaces
+    services.forward_reads(ForwardedRead(outbound))
+    services.outbox.on_post(lambda notice: outbound.send("posted", notice))
+    try:
+        while True:
+            try:
+                request = conn.recv()
+            except EOFError:
+                return
+            if request is None:
+                return
+            name, at = request
+            outbound.send(*_run_pass(ctl.schedule, name, at))
+    finally:
+        ctl.close()
+
+
+def _run_pass(schedule: Any, name: PassName, at: datetime) -> tuple[str, Any]:
+    try:
+        value: tuple[Housekeeping, OperationResult | None] = getattr(schedule, name)(at=at)
+    except Exception as exc:
+        log.exception("the %s pass at %s failed", name, at.isoformat())
+        return "failed", _portable(exc)
+    return "done", value
+
+
+def _portable(exc: Exception) -> Exception:
+    """The exception itself when it survives pickling, else one that says what it was."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return WorkerFailed(f"the pass failed in the worker: {text}")
