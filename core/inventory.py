@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import os
 import threading
@@ -10,13 +11,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from core.cluster.base import Cluster, NamespaceInfo, WorkloadObject
 from core.models import OutcomeStatus, WorkloadKind, WorkloadSnapshot
 from core.scaling.base import EXCLUDE_ANNOTATION
 from core.scaling.registry import strategy_for
 
+K = TypeVar("K")
+V = TypeVar("V")
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 _SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -98,33 +101,48 @@ class Inventory:
         return [view for view in self.namespaces.values() if view.managed]
 
 
-class SharedRead:
-    """Concurrent callers share one inventory read (single flight): ten `status` commands at once
-    list the cluster once, not ten times. A caller gets a read that was in flight when it asked,
-    never one older than that; nothing is cached after the read completes."""
+class SingleFlight(Generic[K, V]):
+    """Concurrent callers with the same key share one call: ten `status` commands at once work
+    out one answer, not ten. A caller gets an answer that was in flight when it asked, never
+    one older than that; nothing is kept after the call completes."""
 
-    def __init__(self, read: Callable[[], Inventory]) -> None:
-        self._read = read
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: Future[Inventory] | None = None
+        self._pending: dict[K, Future[V]] = {}
+        self.joined = 0  # callers that shared another's call
 
-    def __call__(self) -> Inventory:
+    def __call__(self, key: K, call: Callable[[], V]) -> V:
         with self._lock:
-            pending, leader = self._pending, self._pending is None
+            pending = self._pending.get(key)
+            leader = pending is None
             if pending is None:
-                pending = self._pending = Future()
+                pending = self._pending[key] = Future()
+            else:
+                self.joined += 1
         if not leader:
             return pending.result()
         try:
-            inventory = self._read()
-            pending.set_result(inventory)
-            return inventory
+            value = call()
+            pending.set_result(value)
+            return value
         except BaseException as exc:
             pending.set_exception(exc)
             raise
         finally:
             with self._lock:
-                self._pending = None
+                del self._pending[key]
+
+
+class SharedRead:
+    """Concurrent callers share one inventory read (`SingleFlight`): ten `status` commands at
+    once list the cluster once."""
+
+    def __init__(self, read: Callable[[], Inventory]) -> None:
+        self._read = read
+        self._flight: SingleFlight[None, Inventory] = SingleFlight()
+
+    def __call__(self) -> Inventory:
+        return self._flight(None, self._read)
 
 
 def read_inventory(cluster: Cluster, exclusions: Exclusions) -> Inventory:
@@ -206,6 +224,13 @@ def compact_view(view: NamespaceView) -> NamespaceView:
     )
 
 
+def _own_copy(view: NamespaceView) -> NamespaceView:
+    """A view with its own workload list, and the facts already worked out (if any)."""
+    twin = copy.copy(view)
+    twin.workloads = list(view.workloads)
+    return twin
+
+
 class LastRead:
     """What the last pass read of the cluster, kept current with the objects our own patches
     stored since: what `serve` answers status from (a page load or a scrape never lists the
@@ -220,10 +245,7 @@ class LastRead:
 
     def remember(self, inventory: Inventory, read_at: int) -> None:
         copy = Inventory(
-            namespaces={
-                name: replace(view, workloads=list(view.workloads))
-                for name, view in inventory.namespaces.items()
-            }
+            namespaces={name: _own_copy(view) for name, view in inventory.namespaces.items()}
         )
         with self._lock:
             self._inventory, self.read_at = copy, read_at
@@ -244,6 +266,12 @@ class LastRead:
                     # A new view, whose facts are worked out again; a reader keeps the old one.
                     inventory.namespaces[view.name] = replace(view, workloads=workloads)
                     return
+
+    def replace_views(self, views: dict[str, NamespaceView]) -> None:
+        """Views our patches changed, as another process of ours (the pass worker) sends them."""
+        with self._lock:
+            if self._inventory is not None:
+                self._inventory.namespaces.update(views)
 
     def latest(self) -> tuple[Inventory, int] | None:
         with self._lock:

@@ -27,6 +27,7 @@ from core.inventory import (
     LastRead,
     NamespaceView,
     SharedRead,
+    SingleFlight,
     read_inventory,
 )
 from core.metrics import DRIFT_CORRECTED, records_pass, records_workloads
@@ -136,11 +137,14 @@ class NamespaceService:
     status_from_last_pass: bool = False
     # Reads for `status` only: the operations always read the cluster afresh.
     _status_read: SharedRead = field(init=False, repr=False)
+    # Status at the same second, asked at once (a burst of commands, page loads): one report.
+    _shared_reports: SingleFlight[int, StatusReport] = field(init=False, repr=False)
     _last_read: LastRead = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.outbox = Outbox(self.store)
         self._status_read = SharedRead(self._inventory)
+        self._shared_reports = SingleFlight()
         self._last_read = LastRead()
 
     @property
@@ -199,8 +203,13 @@ class NamespaceService:
         return result
 
     def status(self, at: datetime | None = None) -> StatusReport:
-        inventory, read_at = self._status_inventory()
-        return self._report(inventory, read_at, at or self.clock.now())
+        at = at or self.clock.now()
+
+        def report() -> StatusReport:
+            inventory, read_at = self._status_inventory()
+            return self._report(inventory, read_at, at)
+
+        return self._shared_reports(epoch(at), report)
 
     def status_with_view(
         self, name: str, at: datetime

@@ -11,7 +11,7 @@ notices to the store's outbox. What the serving process needs back travels over 
 messages, so that no single unpickling holds its GIL for long:
 - the pass's read of the cluster, compacted (`core.inventory.compact`) and in parts: `serve`
   answers status from it (`LastRead`), as when the pass ran in-process;
-- the objects our patches stored, in batches, as they come;
+- the views our patches changed, in batches, as they come;
 - each notice posted, so the serving process's notifier delivers it at once;
 - the pass's result, or its exception.
 
@@ -38,14 +38,14 @@ from core.activation import Housekeeping
 from core.cluster.base import WorkloadObject
 from core.config import Config
 from core.errors import NamespaceCtlError
-from core.inventory import Inventory, LastRead, NamespaceView, compact, compact_view
+from core.inventory import Inventory, LastRead, NamespaceView, compact_view
 from core.models import OperationResult, WorkloadKind
 from core.notices import Notice
 
 log = logging.getLogger("namespace_ctl.worker")
 
 PassName = Literal["reconcile", "housekeeping"]
-# A part of the read (or a batch of patched objects) is about this many workloads: a few hundred
+# A part of the read (or a batch of changed views) is about this many workloads: a few hundred
 # KiB to unpickle, a millisecond or two of the serving process's GIL.
 WORKLOADS_PER_MESSAGE = 500
 PATCHED_FLUSH_SECONDS = 0.25
@@ -136,9 +136,8 @@ class PassWorker:
             elif kind == "read-end":
                 self.reads.remember(Inventory(namespaces=dict(sorted(parts.items()))), payload)
                 parts = {}
-            elif kind == "patched":
-                for workload_kind, obj in payload:
-                    self.reads.patched(workload_kind, obj)
+            elif kind == "views":
+                self.reads.replace_views(payload)
             elif kind == "posted":
                 self._tell_posted(payload)
             elif kind == "done":
@@ -174,60 +173,69 @@ class PassWorker:
 
 
 class ForwardedRead(LastRead):
-    """The worker's `LastRead`: sends the pass's read and our patches to the serving process
-    (which answers status from them) instead of keeping them."""
+    """The worker's `LastRead`: it keeps the pass's read current as `LastRead` does, and sends
+    the serving process (which answers status from it) each namespace's view, compacted and
+    with its status facts worked out here: the read in parts, then the views our patches
+    changed, in batches."""
 
-    def __init__(self, outbound: Outbound) -> None:
+    def __init__(self, conn: Connection) -> None:
         super().__init__()
-        self.outbound = outbound
+        self.conn = conn
+        self._send_lock = threading.Lock()  # the converge's threads patch at once
+        self._changed: set[str] = set()
+        self._patches = 0
+        self._first_change = 0.0
 
     def remember(self, inventory: Inventory, read_at: int) -> None:
+        super().remember(inventory, read_at)
         part: dict[str, NamespaceView] = {}
         size = 0
         for name, view in inventory.namespaces.items():
-            part[name] = compact_view(view)
+            part[name] = _portable_view(view)
             size += 1 + len(view.workloads)
             if size >= WORKLOADS_PER_MESSAGE:
-                self.outbound.send("read-part", part)
+                self.send("read-part", part)
                 part, size = {}, 0
         if part:
-            self.outbound.send("read-part", part)
-        self.outbound.send("read-end", read_at)
+            self.send("read-part", part)
+        self.send("read-end", read_at)
 
     def patched(self, kind: WorkloadKind, obj: WorkloadObject) -> None:
-        self.outbound.patched(kind, compact(obj))
-
-
-class Outbound:
-    """The worker's end of the pipe, for the converge's threads: one message at a time; patched
-    objects batched (by count, or after PATCHED_FLUSH_SECONDS)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self._lock = threading.Lock()
-        self._patched: list[tuple[WorkloadKind, WorkloadObject]] = []
-        self._first_patched = 0.0
+        super().patched(kind, obj)
+        namespace = (obj.get("metadata") or {}).get("namespace", "")
+        with self._send_lock:
+            if not self._changed:
+                self._first_change = time.monotonic()
+            self._changed.add(namespace)
+            self._patches += 1
+            due = time.monotonic() - self._first_change >= PATCHED_FLUSH_SECONDS
+            if self._patches >= WORKLOADS_PER_MESSAGE or due:
+                self._flush()
 
     def send(self, kind: str, payload: Any) -> None:
-        with self._lock:
-            self._flush_patched()
+        with self._send_lock:
+            self._flush()
             self.conn.send((kind, payload))
 
-    def patched(self, kind: WorkloadKind, obj: WorkloadObject) -> None:
-        with self._lock:
-            if not self._patched:
-                self._first_patched = time.monotonic()
-            self._patched.append((kind, obj))
-            if (
-                len(self._patched) >= WORKLOADS_PER_MESSAGE
-                or time.monotonic() - self._first_patched >= PATCHED_FLUSH_SECONDS
-            ):
-                self._flush_patched()
+    def _flush(self) -> None:
+        if not self._changed:
+            return
+        changed, self._changed, self._patches = self._changed, set(), 0
+        latest = self.latest()
+        if latest is None:
+            return
+        views = latest[0].namespaces
+        self.conn.send(
+            ("views", {name: _portable_view(views[name]) for name in changed if name in views})
+        )
 
-    def _flush_patched(self) -> None:
-        if self._patched:
-            batch, self._patched = self._patched, []
-            self.conn.send(("patched", batch))
+
+def _portable_view(view: NamespaceView) -> NamespaceView:
+    """The view compacted, its facts worked out (they travel with it: a cached property is in
+    the instance's dict), so the serving process never works them out for a whole read."""
+    small = compact_view(view)
+    _ = small.facts
+    return small
 
 
 def worker_main(conn: Connection, config: Config, offset: timedelta, log_level: int) -> None:
@@ -241,10 +249,10 @@ def worker_main(conn: Connection, config: Config, offset: timedelta, log_level: 
     from core.wiring import build_app
 
     ctl = build_app(config, Clock(datetime.now(UTC) + offset))
-    outbound = Outbound(conn)
+    reads = ForwardedRead(conn)
     services = ctl.services.namespaces
-    services.forward_reads(ForwardedRead(outbound))
-    services.outbox.on_post(lambda notice: outbound.send("posted", notice))
+    services.forward_reads(reads)
+    services.outbox.on_post(lambda notice: reads.send("posted", notice))
     try:
         while True:
             try:
@@ -254,7 +262,7 @@ def worker_main(conn: Connection, config: Config, offset: timedelta, log_level: 
             if request is None:
                 return
             name, at = request
-            outbound.send(*_run_pass(ctl.schedule, name, at))
+            reads.send(*_run_pass(ctl.schedule, name, at))
     finally:
         ctl.close()
 

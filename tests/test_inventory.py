@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from core.inventory import Inventory, SharedRead
+from core.inventory import Inventory, SharedRead, SingleFlight
 from tests.builders import team_namespace
 from tests.harness import madrid, make_harness
 
@@ -84,3 +85,30 @@ def test_shared_read_never_deadlocks(callers: int) -> None:
     shared = SharedRead(read)
     with ThreadPoolExecutor(callers) as pool:
         assert all(isinstance(r, Inventory) for r in pool.map(lambda _: shared(), range(50)))
+
+
+def test_single_flight_shares_a_call_per_key_and_keeps_nothing_after() -> None:
+    flight: SingleFlight[int, str] = SingleFlight()
+    gate, started = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def slow(key: int) -> str:
+        calls.append(key)
+        started.set()
+        assert gate.wait(10)
+        return f"report at {key}"
+
+    with ThreadPoolExecutor(6) as pool:
+        first = pool.submit(flight, 100, lambda: slow(100))
+        assert started.wait(10)
+        same = [pool.submit(flight, 100, lambda: slow(100)) for _ in range(4)]
+        deadline = time.monotonic() + 10
+        while flight.joined < 4 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        other = pool.submit(flight, 101, lambda: "report at 101")  # another second: its own
+        assert other.result(10) == "report at 101"
+        gate.set()
+        answers = {f.result(10) for f in [first, *same]}
+
+    assert answers == {"report at 100"} and calls == [100]
+    assert flight(100, lambda: "afresh") == "afresh"  # the shared answer was not kept

@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,10 @@ def test_a_pass_in_the_worker_sleeps_records_notifies_and_feeds_status(
     assert _open_nights(serving) == list(TEAMS)
     # The shutdown summary, posted in the worker, woke this process's listeners.
     assert [n.kind.value for n in posted] == ["shutdown"]
+    # Each view came with its facts worked out in the worker (none to work out here).
+    latest = serving.services.namespaces.last_read.latest()
+    assert latest is not None
+    assert all("facts" in vars(view) for view in latest[0].namespaces.values())
     # Status is what the worker read, with the objects its patches stored: no request here.
     fake.reset_counters()
     report = serving.schedule.status(NIGHT)
@@ -174,6 +179,20 @@ def test_a_pass_in_the_worker_sleeps_records_notifies_and_feeds_status(
         "web": (True, 2),
         "db": (True, 1),
     }
+
+
+def test_a_read_that_patches_nothing_comes_with_its_facts(
+    fake: FakeKube, serving: NamespaceCtl
+) -> None:
+    _, result = serving.schedule.reconcile(at=NIGHT - timedelta(hours=8))  # noon: all awake
+
+    assert result.ok and not result.namespaces
+    latest = serving.services.namespaces.last_read.latest()
+    assert latest is not None and set(latest[0].namespaces) == set(TEAMS)
+    assert all("facts" in vars(view) for view in latest[0].namespaces.values())
+    fake.reset_counters()
+    states = {n.namespace: n.state for n in serving.schedule.status(NIGHT).namespaces}
+    assert states == dict.fromkeys(TEAMS, "awake") and fake.total_requests == 0
 
 
 def test_the_worker_is_kept_for_the_next_pass(fake: FakeKube, serving: NamespaceCtl) -> None:
