@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 import holidays as holidays_pkg
 
+from core.clock import resolve_wall
 from core.config import BusinessHours, Config, Holidays
 from core.errors import ConfigError
 from core.models import DesiredState
@@ -277,24 +278,7 @@ class BusinessCalendar:
         Ambiguous (fall-back): the first occurrence. Nonexistent (spring-forward gap): the first
         instant after the gap, i.e. the transition itself.
         """
-        naive = datetime.combine(day, wall)
-        instant = naive.replace(tzinfo=self._zone, fold=0).astimezone(UTC)
-        if instant.astimezone(self._zone).replace(tzinfo=None) == naive:
-            return instant
-        # In a gap, fold=0 reads the time with the offset from before the transition (an instant
-        # after the gap) and fold=1 with the one after it (an instant before the gap). Tz
-        # transitions happen at whole seconds: bisect between the two for the first instant whose
-        # local reading is past `naive`.
-        other = naive.replace(tzinfo=self._zone, fold=1).astimezone(UTC)
-        low = int(min(instant, other).timestamp()) - 1
-        high = int(max(instant, other).timestamp()) + 1
-        while low < high:
-            middle = (low + high) // 2
-            if datetime.fromtimestamp(middle, self._zone).replace(tzinfo=None) > naive:
-                high = middle
-            else:
-                low = middle + 1
-        return datetime.fromtimestamp(high, UTC)
+        return resolve_wall(datetime.combine(day, wall), self._zone)
 
     def _load_year(self, year: int) -> None:
         if year in self._loaded_years or self._country is None:

@@ -79,14 +79,42 @@ def _to_duration(value: Any) -> timedelta:
     return value if isinstance(value, timedelta) else parse_duration(str(value))
 
 
+MINUTES_PER_DAY = 24 * 60
+
+
 def _to_time(value: Any) -> time:
-    if isinstance(value, time):
-        return value
-    if isinstance(value, int):  # YAML reads 07:00 unquoted as sexagesimal minutes
-        return time(value // 60 % 24, value % 60)
+    """A time of day, HH:MM in the configured zone: no UTC offset (business hours follow
+    `timezone` and its DST), no seconds (the jobs fire on the minute), 00:00 to 23:59."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a time of day: use HH:MM, e.g. 07:00")
+    if isinstance(value, int):  # YAML 1.1 reads 07:00 unquoted as sexagesimal minutes
+        if not 0 <= value < MINUTES_PER_DAY:
+            hours, minutes = divmod(value, 60)
+            raise ValueError(
+                f"{hours:02d}:{minutes:02d} is not a time of day: use 00:00 to 23:59 "
+                "(business hours end within the day; 23:59 for the latest)"
+            )
+        return time(value // 60, value % 60)
+    parsed = value if isinstance(value, time) else _parse_time(value)
+    if parsed.tzinfo is not None:
+        raise ValueError(
+            f"{value!s} has a UTC offset: business hours are in `timezone` (with its DST); "
+            f"write {parsed.strftime('%H:%M')} and set timezone to the zone you mean"
+        )
+    if parsed.second or parsed.microsecond:
+        raise ValueError(f"{value!s} has seconds: use HH:MM (the jobs fire on the minute)")
+    return parsed
+
+
+def _parse_time(value: Any) -> time:
+    text = str(value).strip()
     try:
-        return time.fromisoformat(str(value).strip())
+        return time.fromisoformat(text)
     except ValueError:
+        if text.startswith("24:"):
+            raise ValueError(
+                f"{text} is not a time of day: use 00:00 to 23:59 (23:59 for the latest end)"
+            ) from None
         raise ValueError(f"{value!r} is not a time of day: use HH:MM, e.g. 07:00") from None
 
 
@@ -112,6 +140,12 @@ class BusinessHours(_Section):
             raise ValueError("start must be before end (business hours within one day)")
         if not self.weekdays:
             raise ValueError("weekdays must list at least one ISO weekday (1=Monday .. 7=Sunday)")
+        repeated = sorted({day for day in self.weekdays if self.weekdays.count(day) > 1})
+        if repeated:
+            raise ValueError(
+                f"weekdays lists {', '.join(map(str, repeated))} more than once: list each ISO "
+                "weekday (1=Monday .. 7=Sunday) once"
+            )
         return self
 
 
@@ -384,30 +418,57 @@ class Config(_Section):
         return ZoneInfo(self.timezone)
 
 
-def _describe(error: ValidationError, source: str) -> str:
+EnvPath = tuple[str, ...]
+
+
+def _describe(error: ValidationError, source: str, from_env: dict[EnvPath, str]) -> str:
     lines = [f"bad configuration in {source}:"]
     for item in error.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        loc = tuple(str(p) for p in item["loc"])
+        key = ".".join(loc) or "(top level)"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; see README for the keys)"
+        variable = _variable_for(loc, from_env)
+        if variable is not None:
+            message += f" (set by the environment variable {variable})"
         lines.append(f"  {key}: {message}")
     return "\n".join(lines)
+
+
+def _variable_for(loc: EnvPath, from_env: dict[EnvPath, str]) -> str | None:
+    """The NSCTL_ variable that set the key at `loc` (or below or above it), if one did."""
+    for path, variable in from_env.items():
+        if path[: len(loc)] == loc or loc[: len(path)] == path:
+            return variable
+    return None
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[EnvPath, str]:
+    """The key path each `NSCTL_` variable sets: `NSCTL_STORE__BACKEND` sets store.backend."""
+    return {
+        tuple(name[len(ENV_PREFIX) :].lower().split("__")): name
+        for name in sorted(environ)
+        if name.startswith(ENV_PREFIX) and name != f"{ENV_PREFIX}CONFIG"
+    }
 
 
 def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     """`NSCTL_STORE__BACKEND=dynamodb` sets `store.backend`; values are read as YAML scalars."""
     merged = dict(raw)
-    for name, text in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
-            continue
-        path = name[len(ENV_PREFIX) :].lower().split("__")
+    for path, name in env_overrides(environ).items():
+        text = environ[name]
         node = merged
         for part in path[:-1]:
             child = node.get(part)
             node[part] = dict(child) if isinstance(child, dict) else {}
             node = node[part]
-        node[path[-1]] = yaml.safe_load(text) if text else text
+        try:
+            node[path[-1]] = yaml.safe_load(text) if text else text
+        except yaml.YAMLError as exc:
+            raise ConfigError(
+                f"environment variable {name} is not a YAML value ({exc}): quote it or fix it"
+            ) from None
     return merged
 
 
@@ -427,7 +488,10 @@ def load_config(path: str | Path | None, environ: Mapping[str, str] | None = Non
         if not isinstance(raw, dict):
             raise ConfigError(f"config file {path} must hold a mapping of keys at the top level")
     raw = apply_env_overrides(raw, environ)
+    from_env = env_overrides(environ)
+    if from_env:
+        source += " and the environment"
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
+        raise ConfigError(_describe(exc, source, from_env)) from None

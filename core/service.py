@@ -36,6 +36,7 @@ from core.models import (
     ActivationSlot,
     ActivityRecord,
     DesiredState,
+    HistoryQuery,
     NamespaceResult,
     OperationResult,
     OperationType,
@@ -197,10 +198,31 @@ class NamespaceService:
             wanted = self.calendar.desired_state(view.name, at)
             (asleep if wanted is DesiredState.ASLEEP else awake).append(view)
         result = OperationResult(operation="reconcile", at=epoch(at), dry_run=dry_run)
+        if not dry_run:
+            self._close_nights_of_deleted(inventory, at)
         self._sleep(asleep, at, dry_run, result)
         self._wake(awake, at, dry_run, result)
         self.announce(result, catch_up=not self._at_an_edge(at))
         return result
+
+    def _close_nights_of_deleted(self, inventory: Inventory, at: datetime) -> None:
+        """A namespace deleted while asleep: its night ends when a pass finds it gone (reports
+        stop counting it asleep), and a namespace of the same name created later gets its own."""
+        ts = epoch(at)
+        for name, record in self._open_shutdowns().items():
+            if name in inventory.namespaces or record.timestamp_start > ts:
+                continue
+            if self.store.close_record(name, record.timestamp_start, record.operation_type, ts):
+                message = (
+                    f"namespace deleted while asleep: found gone by the pass at {at.isoformat()}"
+                )
+                status = (
+                    record.status
+                    if record.status is RecordStatus.FAILED
+                    else RecordStatus.COMPLETED
+                )
+                self.store.set_status(*record.key, status, message[:MAX_ERROR_MESSAGE])
+                log.info("namespace %s is gone: its night's record is closed", name)
 
     def status(self, at: datetime | None = None) -> StatusReport:
         at = at or self.clock.now()
@@ -413,14 +435,33 @@ class NamespaceService:
         if dry_run:
             return
         ts = epoch(at)
-        for _, record, _ in batch:
+        new: list[NamespaceResult] = []
+        for ns_result, record, _ in batch:
             if record is not None:
                 self.store.close_record(
                     record.namespace_name, record.timestamp_start, record.operation_type, ts
                 )
-        added = self.store.add_records([_startup_record(ns, ts) for ns, _, _ in batch])
-        for (ns_result, _, _), was_added in zip(batch, added, strict=True):
+                new.append(ns_result)
+            elif not self._same_failed_wake(ns_result, at):
+                new.append(ns_result)
+        added = self.store.add_records([_startup_record(ns, ts) for ns in new])
+        for ns_result, was_added in zip(new, added, strict=True):
             ns_result.record_added = was_added
+
+    def _same_failed_wake(self, ns_result: NamespaceResult, at: datetime) -> bool:
+        """A wake retried after a failed one (its night already closed): one `auto_startup`
+        record per failure episode, completed when a retry succeeds, not one per pass."""
+        latest = self.store.history_page(
+            HistoryQuery(namespace=ns_result.namespace, operation_type=OperationType.AUTO_STARTUP),
+            limit=1,
+        )
+        if not latest or latest[0].status is not RecordStatus.FAILED:
+            return False
+        failed = latest[0]
+        if ns_result.ok:
+            message = f"completed at {at.isoformat()} after: {failed.error_message}"
+            self.store.set_status(*failed.key, RecordStatus.COMPLETED, message[:MAX_ERROR_MESSAGE])
+        return True
 
     def _converge_batch(
         self,

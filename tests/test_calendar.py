@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.calendar import SCAN_DAYS, BusinessCalendar
+from core.clock import Clock, parse_instant
 from core.config import BusinessHours, Config, Holidays
 from core.errors import ConfigError
 from core.models import DesiredState
@@ -672,3 +673,28 @@ def test_queries_are_fast() -> None:
         calendar.desired_state("ns", instant)
         calendar.next_transition(instant)
     assert clock.perf_counter() - began < 3
+
+
+# ---- the product clock and --now across DST (issue 15) -------------------------------------------
+
+
+def test_the_clock_adds_elapsed_time_as_real_time_across_a_dst_change() -> None:
+    """01:30 CEST + 2 h of real time on 2026-10-25 is 02:30 CET (it read 03:30+01:00)."""
+    zone = ZoneInfo("Europe/Madrid")
+    elapsed = [0.0]
+    clock = Clock(parse_instant("2026-10-25T01:30", zone), monotonic=lambda: elapsed[0])
+    elapsed[0] = 7200.0
+    now = clock.now()
+    assert now.isoformat() == "2026-10-25T02:30:00+01:00"
+    start = parse_instant("2026-10-25T01:30", zone)
+    assert now.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=2)
+    assert now.tzinfo == zone
+
+
+def test_now_inside_a_dst_gap_is_the_transition_as_the_calendar_reads_it() -> None:
+    zone = ZoneInfo("Europe/Madrid")
+    assert parse_instant("2026-03-29T02:30", zone).isoformat() == "2026-03-29T03:00:00+02:00"
+    # An ambiguous time is its first occurrence, as the calendar's edges.
+    assert parse_instant("2026-10-25T02:30", zone).isoformat() == "2026-10-25T02:30:00+02:00"
+    # An explicit offset is kept as given.
+    assert parse_instant("2026-10-25T02:30+01:00", zone).utcoffset() == timedelta(hours=1)

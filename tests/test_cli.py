@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import time
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
+from core.config import load_config
 
 NIGHT = "2026-12-01T20:00"
 MORNING = "2026-12-02T07:00"
@@ -112,6 +114,64 @@ def test_env_overrides_are_validated_too(
     monkeypatch.setenv("NSCTL_CLUSTER__CONCURRENCY", "0")
     code, _, err = run(capsys, "status")
     assert code == 2 and "cluster.concurrency" in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "key"),
+    [
+        ("NSCTL_LIMITS__MAX_ACTIVE_NAMESPACES", "abc", "limits.max_active_namespaces"),
+        ("NSCTL_LIMTS__X", "1", "limts"),
+        ("NSCTL_BUSINESS_HOURS__START", "[unclosed", None),
+    ],
+)
+def test_a_bad_env_override_names_the_variable(
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    key: str | None,
+) -> None:
+    """Issue 15: they were reported as errors "in examples/config.yaml" alone."""
+    monkeypatch.setenv(variable, value)
+    code, _, err = run(capsys, "status")
+    assert code == 2 and "Traceback" not in err
+    assert f"environment variable {variable}" in err
+    if key is not None:
+        line = next(line for line in err.splitlines() if line.strip().startswith(f"{key}:"))
+        assert line.endswith(f"(set by the environment variable {variable})")
+
+
+@pytest.mark.parametrize(
+    ("hours", "message"),
+    [
+        ('start: "07:00+02:00"', "business_hours.start: 07:00+02:00 has a UTC offset"),
+        ('end: "20:00-05:00"', "business_hours.end: 20:00-05:00 has a UTC offset"),
+        ("start: 25:00", "business_hours.start: 25:00 is not a time of day: use 00:00 to 23:59"),
+        ("end: 24:00", "business_hours.end: 24:00 is not a time of day: use 00:00 to 23:59"),
+        ('end: "24:00"', "business_hours.end: 24:00 is not a time of day: use 00:00 to 23:59"),
+        ('start: "07:00:30"', "business_hours.start: 07:00:30 has seconds: use HH:MM"),
+        ("weekdays: [1, 1, 2]", "business_hours: weekdays lists 1 more than once"),
+    ],
+)
+def test_bad_business_hours_are_bad_usage_naming_the_key(
+    workdir: Path, capsys: pytest.CaptureFixture[str], hours: str, message: str
+) -> None:
+    """Issue 15: an offset crashed with a TypeError (or was ignored at both ends), 25:00 was
+    read as 01:00, 24:00 said "start must be before end", repeated weekdays were accepted."""
+    (workdir / "hours.yaml").write_text(f"business_hours:\n  {hours}\n", encoding="utf-8")
+    code = main(["--config", "hours.yaml", "status"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "Traceback" not in err
+    assert message in err
+
+
+def test_unquoted_business_hours_still_read_as_times(workdir: Path) -> None:
+    (workdir / "hours.yaml").write_text(
+        "business_hours:\n  start: 08:30\n  end: 23:59\n", encoding="utf-8"
+    )
+    hours = load_config(workdir / "hours.yaml", environ={}).business_hours
+    assert (hours.start, hours.end) == (time(8, 30), time(23, 59))
 
 
 def test_malformed_manifests_name_the_file(

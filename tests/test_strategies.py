@@ -314,11 +314,30 @@ def test_daemonset_wake_restores_the_selector_exactly(selector: dict[str, str] |
     assert apply(asleep, plan) == obj
 
 
-def test_daemonset_selector_edited_while_asleep_is_reset_to_the_stored_one() -> None:
-    obj = daemonset_obj({"pool": "general"})
+@pytest.mark.parametrize("before", [None, {"pool": "general"}])
+def test_daemonset_selector_key_added_while_asleep_is_kept_at_wake(
+    before: dict[str, str] | None,
+) -> None:
+    """Issue 15: a key added while asleep was dropped at wake (README: a workload changed while
+    asleep keeps its new value)."""
+    obj = daemonset_obj(before)
     asleep = apply(obj, DAEMONSET.plan_sleep(obj))
     asleep["spec"]["template"]["spec"]["nodeSelector"]["zone"] = "b"
-    assert apply(asleep, DAEMONSET.plan_wake(asleep)) == obj
+    plan = DAEMONSET.plan_wake(asleep)
+    assert (plan.status, plan.detail) == (
+        CHANGED,
+        "nodeSelector restored with the changes made while asleep",
+    )
+    awake = apply(asleep, plan)
+    assert selector_of(awake) == {**(before or {}), "zone": "b"}
+    assert ORIGINAL_NODE_SELECTOR not in ours(awake)
+
+
+def test_daemonset_selector_value_changed_while_asleep_keeps_the_new_value() -> None:
+    obj = daemonset_obj({"pool": "general"})
+    asleep = apply(obj, DAEMONSET.plan_sleep(obj))
+    asleep["spec"]["template"]["spec"]["nodeSelector"]["pool"] = "gpu"
+    assert selector_of(apply(asleep, DAEMONSET.plan_wake(asleep))) == {"pool": "gpu"}
 
 
 def test_daemonset_sleeping_key_removed_while_asleep_is_drift() -> None:

@@ -2,8 +2,11 @@
 nodeSelector (no node carries that label, so no pod is scheduled); the original selector is kept
 as JSON in `namespace-ctl.io/original-node-selector` (`{}` when there was none).
 
-Wake restores the stored selector exactly: its keys with their values, every other key nulled
-(the sleeping key, and anything added while asleep); no selector at all when it was `{}`.
+Wake puts the sleeping key back as it was (out, unless the original selector had it) and
+touches nothing else: a selector untouched while asleep comes back
+exactly, and a key someone added or changed while it slept keeps its new value (README: a workload
+changed while asleep keeps its new value on wake); no selector at all when it was `{}` and nothing
+was added.
 """
 
 from __future__ import annotations
@@ -134,12 +137,17 @@ class DaemonSetStrategy:
                     f"set spec.template.spec.nodeSelector by hand (without {SLEEPING_NODE_LABEL})",
                 ),
             )
+        kept = {key: value for key, value in selector.items() if key != SLEEPING_NODE_LABEL}
         restored: dict[str, str | None] | None = None
-        if original:
-            restored = {key: None for key in selector if key not in original}
-            restored.update(original)
+        if original or kept:  # our key back to what it was (none: taken out), the rest kept
+            restored = {SLEEPING_NODE_LABEL: original.get(SLEEPING_NODE_LABEL)}
         patch = build_patch(obj, {ORIGINAL_NODE_SELECTOR: None}, _node_selector_patch(restored))
-        return Plan(OutcomeStatus.CHANGED, patch, "nodeSelector restored")
+        kept.update({k: v for k, v in original.items() if k == SLEEPING_NODE_LABEL})
+        if kept == original:
+            return Plan(OutcomeStatus.CHANGED, patch, "nodeSelector restored")
+        return Plan(
+            OutcomeStatus.CHANGED, patch, "nodeSelector restored with the changes made while asleep"
+        )
 
     def snapshot(self, obj: WorkloadObject) -> WorkloadSnapshot:
         scheduled = dig(obj, "status", "desiredNumberScheduled")
