@@ -315,12 +315,15 @@ def render_status(report: StatusReport, config: Config) -> str:
 
 
 def _status_note(ns: NamespaceStatus, config: Config) -> str:
+    notes = [ns.readiness] if ns.readiness else []
     if ns.window is not None:
-        return (
+        notes.append(
             f"awake by activation until {local(ns.window.ends_at, config)} "
             f"({ns.window.user_id}, {ns.window.cost_center})"
         )
-    return f"asleep since {local(ns.asleep_since, config)}" if ns.asleep_since else ""
+    elif ns.asleep_since:
+        notes.append(f"asleep since {local(ns.asleep_since, config)}")
+    return "; ".join(notes)
 
 
 def render_result(result: OperationResult, config: Config) -> str:

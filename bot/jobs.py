@@ -9,6 +9,8 @@ Jobs (times in the configured zone, in product time):
   time, a window that ended sends its namespace back to sleep within a minute.
 - `weekly-summary`: Monday 09:00, the `weekly_summary` callable.
 - `drain-notices`: every 30 s, the `drain` callable (the notifier's outbox).
+- `wake-readiness`: every 15 s, one readiness check of what the passes and activations woke
+  (core.readiness: cluster-wide lists, only while something is being followed).
 
 `--now` shifts the product's clock, never the process's wall clock, while APScheduler computes
 fire times from the wall clock: `ProductTime` asks the inner trigger in product time and answers in
@@ -58,6 +60,7 @@ from core.clock import Clock
 from core.config import Config
 from core.leader import AlwaysLeader, Leadership
 from core.models import OperationResult, OutcomeStatus
+from core.readiness import Settled
 
 log = logging.getLogger("namespace_ctl.jobs")
 
@@ -111,6 +114,10 @@ class JobObserver(Protocol):
         """A scheduled job (its id in `Jobs.plan`) ran to its end, at `finished` (product time)."""
         ...
 
+    def wakes_followed(self, settled: Settled, not_ready: int) -> None:
+        """A readiness check settled these; `not_ready` namespaces are past their deadline."""
+        ...
+
 
 class NoObserver:
     def pass_done(self, report: PassReport) -> None:
@@ -122,11 +129,15 @@ class NoObserver:
     def job_succeeded(self, job_id: str, finished: datetime) -> None:
         pass
 
+    def wakes_followed(self, settled: Settled, not_ready: int) -> None:
+        pass
+
 
 @dataclass(frozen=True)
 class Intervals:
     reconcile: timedelta = timedelta(minutes=5)
     drain: timedelta = timedelta(seconds=30)
+    readiness: timedelta = timedelta(seconds=15)
 
 
 def product_offset(clock: Clock) -> timedelta:
@@ -316,6 +327,14 @@ class Jobs:
                 3600,
             ),
             (
+                "wake-readiness",
+                IntervalTrigger(
+                    seconds=every.readiness.total_seconds(), start_date=now + every.readiness
+                ),
+                self.readiness_pass,
+                max(1, int(every.readiness.total_seconds())),
+            ),
+            (
                 "drain-notices",
                 IntervalTrigger(seconds=every.drain.total_seconds(), start_date=now + every.drain),
                 self.drain,
@@ -438,6 +457,21 @@ class Jobs:
             self._observe(lambda o: o.pass_done(report))
             self._report(report)
         return report
+
+    def readiness_pass(self, at: datetime) -> Settled | None:
+        """Follow what the passes and activations woke (no lock: reads only; the worker, if
+        any, takes one request at a time)."""
+        self._must_lead()
+        settled = self.ctl.schedule.follow_wakes(at)
+        if settled is not None:
+            not_ready = self.ctl.schedule.namespaces_not_ready()
+            self._observe(lambda o: o.wakes_followed(settled, not_ready))
+            for waking, seconds in settled.ready:
+                log.info("%s ready %d s after its wake", waking.namespace, seconds)
+            for waking, check in settled.not_ready:
+                why = "; ".join(w.describe() for w in check.not_ready())
+                log.warning("%s not ready by its deadline: %s", waking.namespace, why)
+        return settled
 
     def _report(self, report: PassReport) -> None:
         try:

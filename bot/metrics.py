@@ -17,6 +17,9 @@ reads the activation slots (a table of at most the global cap of rows) and forma
 - `namespace_ctl_leader`: 1 on the replica that leads (leader election), else 0; 1 without it.
 - `namespace_ctl_estimated_savings{currency}`: this ISO week's `total_saved` so far (the weekly
   report's figure), refreshed by the reconcile passes at most every 5 minutes.
+- `namespace_ctl_wake_ready_seconds`: histogram, from a wake to the namespace's pods all ready;
+  `namespace_ctl_namespaces_not_ready`: namespaces woken and not ready past `wake.ready_timeout`
+  (both from the `wake-readiness` job, core.readiness).
 - The notices' and Slack's: `namespace_ctl_notices_pending`,
   `namespace_ctl_notice_delivery_failures_total{reason}`, `namespace_ctl_notices_expired_total`,
   `namespace_ctl_slack_api_up` (`bot.notice_metrics`).
@@ -42,6 +45,7 @@ from bot.notice_metrics import NoticeMetrics
 from bot.slack.health import SlackApiHealth
 from core.app import NamespaceCtl
 from core.leader import AlwaysLeader, Leadership
+from core.readiness import Settled
 from core.report import iso_week
 
 log = logging.getLogger("namespace_ctl.metrics")
@@ -50,6 +54,8 @@ METRICS_PATH = "/metrics"
 # Seconds: a no-op pass over a small cluster takes ~0.1 s, a night's shutdown of a large one
 # minutes (DESIGN: throttling past ~600 workloads).
 SCALING_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+# Seconds: pods pulled and started in well under a minute, up to nodes added by an autoscaler.
+WAKE_READY_BUCKETS = (5, 15, 30, 60, 120, 180, 300, 450, 600, 900, 1800, 2700)
 SAVINGS_REFRESH_SECONDS = 300.0
 BOOKINGS_JOB = "bookings"
 
@@ -112,6 +118,17 @@ class ServeMetrics:
             ["currency"],
             registry=registry,
         )
+        self.wake_ready = Histogram(
+            f"{PREFIX}wake_ready_seconds",
+            "From a wake to the namespace's pods all ready (verified wake-ups)",
+            buckets=WAKE_READY_BUCKETS,
+            registry=registry,
+        )
+        self.not_ready = Gauge(
+            f"{PREFIX}namespaces_not_ready",
+            "Namespaces woken and not ready past wake.ready_timeout",
+            registry=registry,
+        )
         self._lock = threading.Lock()
         self._state: NamespaceState | None = None
         self._savings_refreshed: float | None = None
@@ -138,6 +155,11 @@ class ServeMetrics:
 
     def job_succeeded(self, job_id: str, finished: datetime) -> None:
         self.last_success.labels(job_id).set(finished.timestamp())
+
+    def wakes_followed(self, settled: Settled, not_ready: int) -> None:
+        for _, seconds in settled.ready:
+            self.wake_ready.observe(seconds)
+        self.not_ready.set(not_ready)
 
     # ---- after a pass (never on a scrape) -----------------------------------------------------
 

@@ -42,6 +42,7 @@ from core.policy import (
     cost_center_limit_refusal,
     global_limit_refusal,
 )
+from core.readiness import ACTIVATION_WAKE
 from core.service import NamespaceService
 from core.store.base import Store
 
@@ -655,7 +656,20 @@ class ActivationService:
         )
         self._notify(notices.activation_started(live, outcomes, how))
         self._announce_caps(live)
-        return Opened(slot=live, outcomes=outcomes)
+        opened = Opened(slot=live, outcomes=outcomes)
+        self.follow_opened(opened)
+        return opened
+
+    def follow_opened(self, opened: Opened) -> None:
+        """Follow the woken namespace until its pods are ready; its requester is told."""
+        slot = opened.slot
+        self.namespaces.wakes.follow(
+            [(slot.namespace, opened.outcomes)],
+            slot.claimed_at,
+            self.config.wake.ready_timeout,
+            wake=f"{ACTIVATION_WAKE} {slot.namespace} at {slot.claimed_at}",
+            requester=slot.user_id,
+        )
 
     def _end(self, slot: ActivationSlot, ts: int, follow_schedule: bool = True) -> None:
         """Close the window's record at `ts`, free the slot, and (for a person's deactivate)

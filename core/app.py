@@ -31,8 +31,9 @@ from core.models import (
     OperationType,
     RequestStatus,
 )
-from core.notices import Outbox, request_notice_id
+from core.notices import Outbox, readiness_notices, request_notice_id
 from core.policy import Refusal, RefusalReason, lists_namespace
+from core.readiness import NamespaceCheck, Settled
 from core.report import Week, WeekSummary
 from core.service import NamespaceDetail, StatusReport, workload_statuses
 from core.worker import PassWorker
@@ -66,7 +67,9 @@ class Schedule:
     def startup(
         self, namespaces: Sequence[str] = (), dry_run: bool = False, *, at: datetime
     ) -> OperationResult:
-        return self._ctl.namespaces.startup(namespaces, dry_run=dry_run, at=at)
+        result = self._ctl.namespaces.startup(namespaces, dry_run=dry_run, at=at)
+        self._ctl.namespaces.wakes.register(result, self._ctl.config.wake.ready_timeout)
+        return result
 
     def reconcile(
         self, dry_run: bool = False, *, at: datetime
@@ -74,8 +77,10 @@ class Schedule:
         """Activations' chores (windows over, expiries, bookings due), then the schedule."""
         if self._worker is not None and not dry_run:
             answer: tuple[Housekeeping, OperationResult] = self._worker.run("reconcile", at)
-            return answer
-        return self._ctl.reconcile(dry_run=dry_run, at=at)
+        else:
+            answer = self._ctl.reconcile(dry_run=dry_run, at=at)
+        self._follow(*answer)
+        return answer
 
     def housekeeping(self, at: datetime) -> tuple[Housekeeping, OperationResult | None]:
         """The bookings pass: the chores alone; when a window ended (or a half-opened one was
@@ -84,11 +89,45 @@ class Schedule:
             answer: tuple[Housekeeping, OperationResult | None] = self._worker.run(
                 "housekeeping", at
             )
-            return answer
+        else:
+            answer = self.housekeeping_here(at)
+        self._follow(*answer)
+        return answer
+
+    def housekeeping_here(self, at: datetime) -> tuple[Housekeeping, OperationResult | None]:
+        """The bookings pass in this process (the worker's, or without one)."""
         chores = self._ctl.housekeeping(at)
         if chores.ended or chores.repaired:
             return chores, self._ctl.namespaces.reconcile(at=at)
         return chores, None
+
+    def _follow(self, chores: Housekeeping, result: OperationResult | None) -> None:
+        """Follow what a pass woke until its pods are ready (in this process: a pass run in
+        the worker woke them there, and status is answered here)."""
+        timeout = self._ctl.config.wake.ready_timeout
+        if result is not None:
+            self._ctl.namespaces.wakes.register(result, timeout)
+        for opened in chores.started:
+            self._ctl.follow_opened(opened)
+
+    def namespaces_not_ready(self) -> int:
+        """Namespaces woken and still not ready past `wake.ready_timeout`."""
+        return self._ctl.namespaces.wakes.not_ready_count()
+
+    def follow_wakes(self, at: datetime) -> Settled | None:
+        """One readiness check of the namespaces woken and not yet ready (cluster-wide lists,
+        in the worker when there is one); notices for what it settled. None: nothing to follow."""
+        service = self._ctl.namespaces
+        waking = service.wakes.waking()
+        if not waking:
+            return None
+        if self._worker is not None:
+            checks: dict[str, NamespaceCheck] = self._worker.run("assess_wakes", at, waking)
+        else:
+            checks = service.assess_wakes(waking, at)
+        settled = service.wakes.settle(checks, epoch(at))
+        service.notify(readiness_notices(settled))
+        return settled
 
     def next_edges(self, at: datetime) -> dict[DesiredState, datetime]:
         """The next shutdown (ASLEEP) and the next startup (AWAKE) after `at`."""

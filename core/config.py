@@ -349,6 +349,12 @@ class ApiSettings(_Section):
         return user, self.default_role
 
 
+class WakeSettings(_Section):
+    # After a wake, how long its workloads' pods have to be ready before the namespace is
+    # reported not ready (core.readiness).
+    ready_timeout: Duration = timedelta(minutes=10)
+
+
 class LeaderElectionSettings(_Section):
     """Several replicas, one leader on a `coordination.k8s.io/v1` Lease (client-go's timings).
 
@@ -385,6 +391,7 @@ class Config(_Section):
     slack: SlackSettings = SlackSettings()
     api: ApiSettings = ApiSettings()
     leader_election: LeaderElectionSettings = LeaderElectionSettings()
+    wake: WakeSettings = WakeSettings()
 
     @model_validator(mode="after")
     def _leader_election_needs_shared_state(self) -> Config:

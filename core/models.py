@@ -254,6 +254,9 @@ class NoticeKind(StrEnum):
     REQUEST_EXPIRED = "request_expired"
     BOOKING_DROPPED = "booking_dropped"
     WEEKLY_SUMMARY = "weekly_summary"
+    WAKE_VERIFIED = "wake_verified"  # a wake's namespaces ready, or not, by their deadline
+    NOT_READY = "not_ready"  # one namespace not ready at its deadline, and why
+    NAMESPACE_READY = "namespace_ready"  # an activation's namespace is ready (its requester)
 
 
 class Notice(BaseModel):

@@ -30,6 +30,7 @@ from core.models import (
     OutcomeStatus,
     WorkloadOutcome,
 )
+from core.readiness import ACTIVATION_WAKE, NamespaceCheck, Settled, WakeSummary, Waking
 from core.report import WeekSummary
 from core.store.base import Store
 
@@ -433,3 +434,82 @@ def weekly_summary(summary: WeekSummary, at: int) -> Notice:
 def request_notice_id(request_id: str) -> str:
     """The id of the `request_opened` notice of a request (its message is updated later)."""
     return f"request:{request_id}"
+
+
+# ---- verified wake-ups (core.readiness) -------------------------------------------------------
+
+
+def readiness_notices(settled: Settled) -> list[Notice]:
+    """One notice per namespace not ready at its deadline, one summary per wake that settled,
+    and the requester of an activation told when its namespace is ready."""
+    notices = [_not_ready(waking, check, settled.at) for waking, check in settled.not_ready]
+    notices += [
+        _wake_verified(summary, settled.at)
+        for summary in settled.wakes_done
+        if not summary.wake.startswith(ACTIVATION_WAKE)
+    ]
+    notices += [
+        _namespace_ready(waking, seconds, settled.at)
+        for waking, seconds in settled.ready
+        if waking.requester
+    ]
+    notices += [
+        _namespace_ready(waking, None, settled.at, check)
+        for waking, check in settled.not_ready
+        if waking.requester
+    ]
+    return notices
+
+
+def _not_ready(waking: Waking, check: NamespaceCheck, at: int) -> Notice:
+    return Notice(
+        notice_id=f"not-ready:{waking.namespace}:{waking.woken_at}",
+        kind=NoticeKind.NOT_READY,
+        at=at,
+        facts={
+            "namespace": waking.namespace,
+            "woken_at": waking.woken_at,
+            "deadline": waking.deadline,
+            "ready": check.ready_count,
+            "total": len(check.workloads),
+            "workloads": [w.describe() for w in check.not_ready()][:MAX_LISTED],
+        },
+    )
+
+
+def _wake_verified(summary: WakeSummary, at: int) -> Notice:
+    return Notice(
+        notice_id=f"wake-verified:{summary.wake}",
+        kind=NoticeKind.WAKE_VERIFIED,
+        at=at,
+        facts={
+            "wake": summary.wake,
+            "woken_at": summary.woken_at,
+            "total": summary.total,
+            "ready": summary.ready,
+            "last_ready_at": summary.last_ready_at,
+            "not_ready": [
+                {"namespace": ns, "workloads": list(why)[:MAX_LISTED]}
+                for ns, why in summary.not_ready[:MAX_LISTED]
+            ],
+        },
+    )
+
+
+def _namespace_ready(
+    waking: Waking, seconds: int | None, at: int, check: NamespaceCheck | None = None
+) -> Notice:
+    ready = seconds is not None
+    return Notice(
+        notice_id=f"{'ready' if ready else 'unready'}:{waking.namespace}:{waking.woken_at}",
+        kind=NoticeKind.NAMESPACE_READY,
+        at=at,
+        facts={
+            "namespace": waking.namespace,
+            "user": waking.requester,
+            "ready": ready,
+            "seconds": seconds,
+            "woken_at": waking.woken_at,
+            "workloads": [] if check is None else [w.describe() for w in check.not_ready()],
+        },
+    )

@@ -40,6 +40,7 @@ from core.models import (
     NamespaceResult,
     OperationResult,
     OperationType,
+    OutcomeStatus,
     RecordStatus,
     WorkloadKind,
     WorkloadOutcome,
@@ -52,6 +53,7 @@ from core.notices import (
     operation_notices,
     weekly_summary,
 )
+from core.readiness import NamespaceCheck, WakeFollower, Waking, assess
 from core.report import Week, WeekSummary, WeekTotals, iso_week, summarize_week, week_totals
 from core.scaling.converge import Item, converge
 from core.scaling.registry import strategy_for
@@ -73,6 +75,9 @@ class NamespaceStatus(BaseModel):
     window: ActivationSlot | None = None
     # What it costs an hour awake: from its night's snapshot while asleep, else what runs now.
     hourly_cost: float = 0.0
+    # After a wake, until its pods are ready (`serve` follows them): "waking (3/5 ready)", or
+    # "not ready (1/3 ready)" past `wake.ready_timeout`.
+    readiness: str | None = None
 
 
 class WorkloadStatus(BaseModel):
@@ -134,6 +139,8 @@ class NamespaceService:
     rates: Rates = DEFAULT_RATES
     # Notices for the channel (delivered by the serving process): see core.notices.
     outbox: Outbox = field(init=False)
+    # Woken namespaces followed until their pods are ready (core.readiness; in `serve`).
+    wakes: WakeFollower = field(init=False)
     # `serve` answers status from what the last pass read (`LastRead`); the CLI reads afresh.
     status_from_last_pass: bool = False
     # Reads for `status` only: the operations always read the cluster afresh.
@@ -144,6 +151,7 @@ class NamespaceService:
 
     def __post_init__(self) -> None:
         self.outbox = Outbox(self.store)
+        self.wakes = WakeFollower()
         self._status_read = SharedRead(self._inventory)
         self._shared_reports = SingleFlight()
         self._last_read = LastRead()
@@ -254,6 +262,7 @@ class NamespaceService:
     def _report(self, inventory: Inventory, read_at: int, at: datetime) -> StatusReport:
         shutdowns = self._open_shutdowns()
         windows = {slot.namespace: slot for slot in self.store.list_slots()}
+        waking = self.wakes.progress()
         transition, next_state = self.calendar.next_transition(at)
         return StatusReport(
             at=epoch(at),
@@ -271,6 +280,7 @@ class NamespaceService:
                     shutdowns.get(view.name),
                     windows.get(view.name),
                     self.rates,
+                    waking.get(view.name),
                 )
                 for view in inventory.namespaces.values()
             ],
@@ -339,6 +349,10 @@ class NamespaceService:
         amount = sum((Decimal(str(cost)) for cost in slept), Decimal(0)) * hours
         return {"amount": money(amount), "currency": self.rates.currency, "until": epoch(wake)}
 
+    def assess_wakes(self, waking: Sequence[Waking], at: datetime) -> dict[str, NamespaceCheck]:
+        """One readiness check of the namespaces being followed (cluster reads only)."""
+        return assess(self.cluster, waking, epoch(at))
+
     def notify(self, notices: Iterable[Notice]) -> None:
         """Queue notices; a store failure here is logged, never undoes or fails the operation
         that already happened."""
@@ -381,6 +395,9 @@ class NamespaceService:
         open_records = self._open_shutdowns()
         batch: list[tuple[NamespaceResult, ActivityRecord | None, list[Item]]] = []
         new: list[tuple[int, ActivityRecord]] = []  # (index in batch, its night's record)
+        views = list(views)
+        if not dry_run:  # asleep again: nothing left to wait for
+            self.wakes.forget(view.name for view in views if view.name not in live)
         for view in views:
             if not view.workloads:
                 continue
@@ -406,8 +423,9 @@ class NamespaceService:
             batch[index] = (ns_result, record if was_added else None, workloads)
         self._converge_batch(batch, Action.SLEEP, dry_run)
         if not dry_run:
-            for ns_result, record, _ in batch:
+            for ns_result, record, workloads in batch:
                 if record is not None:
+                    self._add_late_workloads(record, ns_result, workloads)
                     self._settle_shutdown_record(record, ns_result, at)
 
     def _note_snapshot(self, ns_result: NamespaceResult, record: ActivityRecord) -> None:
@@ -476,6 +494,21 @@ class NamespaceService:
         outcomes = iter(converge(self.cluster, items, action, dry_run, patched))
         for ns_result, _, workloads in batch:
             ns_result.outcomes.extend(next(outcomes) for _ in workloads)
+
+    def _add_late_workloads(
+        self, record: ActivityRecord, ns_result: NamespaceResult, workloads: list[Item]
+    ) -> None:
+        """Workloads this pass put to sleep that the night's snapshot lacks (created while the
+        namespace slept) join it, so costs and reports count them."""
+        known = {(w.kind, w.name) for w in record.workloads}
+        late = [
+            strategy_for(kind).snapshot(obj)
+            for (kind, obj), outcome in zip(workloads, ns_result.outcomes, strict=True)
+            if outcome.status is OutcomeStatus.CHANGED and (kind, outcome.ref.name) not in known
+        ]
+        if late and self.store.add_snapshots(*record.key, late):
+            record.workloads.extend(late)
+            self._note_snapshot(ns_result, record)
 
     def _settle_shutdown_record(
         self, record: ActivityRecord, ns_result: NamespaceResult, at: datetime
@@ -577,6 +610,7 @@ def _namespace_status(
     shutdown: ActivityRecord | None,
     window: ActivationSlot | None,
     rates: Rates,
+    waking: Waking | None = None,
 ) -> NamespaceStatus:
     facts = view.facts
     sleeping, running = facts.sleeping, facts.running
@@ -590,7 +624,13 @@ def _namespace_status(
         asleep_since=shutdown.timestamp_start if shutdown and window is None else None,
         window=window,
         hourly_cost=_hourly_cost(view, shutdown, window, rates),
+        readiness=None if waking is None else _readiness_word(waking),
     )
+
+
+def _readiness_word(waking: Waking) -> str:
+    word = "not ready" if waking.told_not_ready else "waking"
+    return f"{word} ({waking.ready}/{waking.total} ready)"
 
 
 def _hourly_cost(

@@ -32,19 +32,21 @@ import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from core.activation import Housekeeping
 from core.cluster.base import WorkloadObject
 from core.config import Config
+
+if TYPE_CHECKING:
+    from core.app import NamespaceCtl
 from core.errors import NamespaceCtlError
 from core.inventory import Inventory, LastRead, NamespaceView, compact_view
-from core.models import OperationResult, WorkloadKind
+from core.models import WorkloadKind
 from core.notices import Notice
 
 log = logging.getLogger("namespace_ctl.worker")
 
-PassName = Literal["reconcile", "housekeeping"]
+PassName = Literal["reconcile", "housekeeping", "assess_wakes"]
 # A part of the read (or a batch of changed views) is about this many workloads: a few hundred
 # KiB to unpickle, a millisecond or two of the serving process's GIL.
 WORKLOADS_PER_MESSAGE = 500
@@ -83,11 +85,11 @@ class PassWorker:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def run(self, name: PassName, at: datetime) -> Any:
+    def run(self, name: PassName, at: datetime, *args: Any) -> Any:
         with self._lock:
             conn = self._connection()
             try:
-                conn.send((name, at))
+                conn.send((name, at, args))
                 return self._follow(conn)
             except (EOFError, OSError) as exc:
                 raise self._died(exc) from None
@@ -252,6 +254,7 @@ def worker_main(conn: Connection, config: Config, offset: timedelta, log_level: 
     reads = ForwardedRead(conn)
     services = ctl.services.namespaces
     services.forward_reads(reads)
+    services.wakes.active = False  # the serving process follows what the passes woke
     services.outbox.on_post(lambda notice: reads.send("posted", notice))
     try:
         while True:
@@ -261,15 +264,24 @@ def worker_main(conn: Connection, config: Config, offset: timedelta, log_level: 
                 return
             if request is None:
                 return
-            name, at = request
-            reads.send(*_run_pass(ctl.schedule, name, at))
+            name, at, args = request
+            reads.send(*_run(ctl, name, at, args))
     finally:
         ctl.close()
 
 
-def _run_pass(schedule: Any, name: PassName, at: datetime) -> tuple[str, Any]:
+def _run(ctl: NamespaceCtl, name: PassName, at: datetime, args: tuple[Any, ...]) -> tuple[str, Any]:
+    """One request: the schedule's passes as the front runs them in-process, or a readiness
+    check of what the serving process follows."""
     try:
-        value: tuple[Housekeeping, OperationResult | None] = getattr(schedule, name)(at=at)
+        if name == "reconcile":
+            value: Any = ctl.services.reconcile(at=at)
+        elif name == "housekeeping":
+            value = ctl.schedule.housekeeping_here(at)
+        elif name == "assess_wakes":
+            value = ctl.services.namespaces.assess_wakes(args[0], at)
+        else:
+            raise WorkerFailed(f"the pass worker does not know {name!r}")
     except Exception as exc:
         log.exception("the %s pass at %s failed", name, at.isoformat())
         return "failed", _portable(exc)

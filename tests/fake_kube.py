@@ -77,12 +77,14 @@ RESOURCES: dict[str, Resource] = {
     )
 }
 NAMESPACE = Resource("Namespace", "", "v1", "namespaces")
+POD = Resource("Pod", "", "v1", "pods")  # listed per namespace only, made up from the workloads
 LEASE = Resource("Lease", "coordination.k8s.io", "v1", "leases")
 # Every namespaced kind kept in `_objects`: the workloads, and the Leases of leader election.
 STORED: dict[str, Resource] = {**RESOURCES, LEASE.kind: LEASE}
 _BY_PLURAL = {(r.group, r.plural): r for r in STORED.values()}
 
 _NS_PATH = re.compile(r"^/api/v1/namespaces(?:/(?P<name>[^/]+))?$")
+_PODS_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods$")
 _WORKLOAD_PATH = re.compile(
     r"^/apis/(?P<group>[a-z0-9.]+)/v1(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)"
     r"(?:/(?P<name>[^/]+))?$"
@@ -171,6 +173,33 @@ class Fault:
 
 
 @dataclass
+class Trouble:
+    ready: int
+    reason: str
+    message: str
+
+
+STARTING = Trouble(0, "ContainerCreating", "")
+
+
+def _pod(owner: Obj, name: str, labels: Obj, ready: bool, trouble: Trouble) -> Obj:
+    meta = {"name": name, "namespace": owner["metadata"]["namespace"], "labels": dict(labels)}
+    container = {"name": "app", "ready": ready, "restartCount": 0}
+    if ready:
+        container["state"] = {"running": {"startedAt": _now()}}
+        status: Obj = {"phase": "Running", "containerStatuses": [container]}
+        status["conditions"] = [{"type": "Ready", "status": "True"}]
+    elif trouble.reason == "Unschedulable":
+        scheduled = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}
+        status = {"phase": "Pending", "conditions": [{**scheduled, "message": trouble.message}]}
+    else:
+        container["state"] = {"waiting": {"reason": trouble.reason, "message": trouble.message}}
+        status = {"phase": "Pending", "containerStatuses": [container]}
+        status["conditions"] = [{"type": "Ready", "status": "False"}]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "status": status}
+
+
+@dataclass(frozen=True)
 class Route:
     resource: Resource
     namespace: str | None  # None: cluster-wide
@@ -242,6 +271,12 @@ class FakeKube:
         self._sorted: dict[str, list[Key] | None] = {kind: None for kind in STORED}
         self._forbidden: set[str] = set()
         self._faults: list[Fault] = []
+        # The controllers, roughly: a workload's served status follows its spec (all replicas
+        # ready, a DaemonSet on `nodes` nodes) unless held back (`hold_ready`, `slow_ready`).
+        self.nodes = 3
+        self._held: dict[tuple[str, str, str], Trouble] = {}
+        self._slow: dict[str, float] = {}  # namespace -> seconds from a spec change to ready
+        self._changed_at: dict[tuple[str, str, str], float] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -379,18 +414,20 @@ class FakeKube:
                 self._bump()
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
-        """A deep copy of the stored object, or None."""
+        """A deep copy of the object as the API serves it (its status too), or None."""
         with self._lock:
             if kind == "Namespace":
                 return copy.deepcopy(self._namespaces.get(name))
-            return copy.deepcopy(self._objects[kind].get((namespace, name)))
+            found = self._objects[kind].get((namespace, name))
+            return None if found is None else copy.deepcopy(self._served(STORED[kind], found))
 
     def objects(self, kind: str) -> list[Obj]:
-        """Deep copies of every stored object of `kind`, ordered by namespace/name."""
+        """Deep copies of every object of `kind` as served, ordered by namespace/name."""
         with self._lock:
             if kind == "Namespace":
                 return [copy.deepcopy(self._namespaces[n]) for n in sorted(self._namespaces)]
-            return [copy.deepcopy(self._objects[kind][k]) for k in self._keys(kind)]
+            served = (self._served(STORED[kind], self._objects[kind][k]) for k in self._keys(kind))
+            return [copy.deepcopy(obj) for obj in served]
 
     def patch(self, kind: str, namespace: str, name: str, patch: Obj) -> Obj:
         """Someone else's edit, out of band: a merge patch that bumps resourceVersion."""
@@ -441,6 +478,29 @@ class FakeKube:
                 self._refused_tokens.pop(token, None)
             else:
                 self._refused_tokens[token] = status
+
+    def hold_ready(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        ready: int,
+        reason: str = "ImagePullBackOff",
+        message: str = 'Back-off pulling image "registry.example/app:1"',
+    ) -> None:
+        """At most `ready` of its pods become ready; the others are stuck for `reason`
+        (a container's waiting reason, or `Unschedulable`: Pending with `message`)."""
+        with self._lock:
+            self._held[(kind, namespace, name)] = Trouble(ready, reason, message)
+
+    def release_ready(self, kind: str, namespace: str, name: str) -> None:
+        with self._lock:
+            self._held.pop((kind, namespace, name), None)
+
+    def slow_ready(self, namespace: str, seconds: float) -> None:
+        """Pods in `namespace` take `seconds` (wall time) after a spec change to be ready."""
+        with self._lock:
+            self._slow[namespace] = seconds
 
     def pending_faults(self) -> int:
         with self._lock:
@@ -579,8 +639,79 @@ class FakeKube:
             key = (route.namespace or "", route.name)
             if key not in objects:
                 self._sorted[route.resource.kind] = None
+            elif objects[key].get("spec") != obj.get("spec"):
+                self._changed_at[(route.resource.kind, *key)] = time.monotonic()
             objects[key] = obj
         self.writes += 1
+
+    # --- the controllers: served status and made-up pods ------------------------------------
+
+    def _served(self, resource: Resource, obj: Obj) -> Obj:
+        """A workload as served: its status as its controller would have made it by now."""
+        if resource.kind not in RESOURCES or resource.kind == "CronJob":
+            return obj
+        meta = obj["metadata"]
+        wanted, ready = self._pod_counts(resource.kind, obj)
+        generation = meta.get("generation", 1)
+        if resource.kind == "DaemonSet":
+            status = {
+                "observedGeneration": generation,
+                "desiredNumberScheduled": wanted,
+                "currentNumberScheduled": wanted,
+                "numberReady": ready,
+                "numberAvailable": ready,
+                "numberMisscheduled": 0,
+            }
+        else:
+            status = {
+                "observedGeneration": generation,
+                "replicas": wanted,
+                "readyReplicas": ready,
+                "availableReplicas": ready,
+                "updatedReplicas": wanted,
+            }
+        return {**obj, "status": status}
+
+    def _pod_counts(self, kind: str, obj: Obj) -> tuple[int, int]:
+        """(pods wanted, pods ready) of a workload now."""
+        meta, spec = obj["metadata"], obj.get("spec") or {}
+        if kind == "DaemonSet":
+            selector = ((spec.get("template") or {}).get("spec") or {}).get("nodeSelector") or {}
+            wanted = 0 if selector.get("namespace-ctl.io/sleeping") == "true" else self.nodes
+        else:
+            wanted = spec.get("replicas", 1)
+        key = (kind, meta.get("namespace", ""), meta["name"])
+        ready = wanted
+        held = self._held.get(key)
+        if held is not None:
+            ready = min(ready, held.ready)
+        slow = self._slow.get(key[1])
+        if slow is not None and time.monotonic() - self._changed_at.get(key, 0.0) < slow:
+            ready = 0
+        return wanted, ready
+
+    def _pods(self, route: Route) -> list[Obj]:
+        """The pods of a namespace, made up from its workloads: ready ones, and stuck ones
+        saying why (`hold_ready`) or still starting (`slow_ready`)."""
+        pods: list[Obj] = []
+        for kind in ("Deployment", "StatefulSet", "DaemonSet"):
+            for (namespace, name), obj in self._objects[kind].items():
+                if namespace != route.namespace:
+                    continue
+                wanted, ready = self._pod_counts(kind, obj)
+                trouble = self._held.get((kind, namespace, name), STARTING)
+                labels = ((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
+                for index in range(wanted):
+                    pods.append(
+                        _pod(
+                            obj,
+                            f"{name}-{index}",
+                            labels.get("labels") or {},
+                            index < ready,
+                            trouble,
+                        )
+                    )
+        return pods
 
     def _merged(self, stored: Obj, patch: Obj, dry_run: bool = False) -> Obj:
         meta = stored["metadata"]
@@ -624,7 +755,7 @@ class FakeKube:
             keys, lookup = self._collection(route)
             start = bisect.bisect_right(keys, _decode_token(token)) if token else 0
             end = len(keys) if limit <= 0 else min(len(keys), start + limit)
-            page = [lookup(k) for k in keys[start:end]]
+            page = [self._served(route.resource, lookup(k)) for k in keys[start:end]]
             rv = str(self._rv)
         meta: Obj = {"resourceVersion": rv}
         if end < len(keys):
@@ -641,6 +772,9 @@ class FakeKube:
 
     def _collection(self, route: Route) -> tuple[list[Key], Callable[[Key], Obj]]:
         """The sorted keys a list request covers, and how to fetch each object."""
+        if route.resource is POD:
+            pods = {(route.namespace or "", p["metadata"]["name"]): p for p in self._pods(route)}
+            return sorted(pods), pods.__getitem__
         if route.resource is NAMESPACE:
             namespaces = self._namespaces
             return [("", name) for name in sorted(namespaces)], lambda key: namespaces[key[1]]
@@ -652,7 +786,7 @@ class FakeKube:
     def handle_get(self, route: Route) -> Obj:
         with self._lock:
             self._check_forbidden("GET", route)
-            return self._stored(route)
+            return self._served(route.resource, self._stored(route))
 
     def handle_patch(self, route: Route, body: Any, content_type: str, dry_run: bool) -> Obj:
         if content_type.split(";")[0].strip() not in _MERGE_TYPES:
@@ -666,7 +800,7 @@ class FakeKube:
             updated = self._merged(stored, body, dry_run)
             if not dry_run:
                 self._store(route, updated)
-            return updated
+            return self._served(route.resource, updated)
 
     def handle_put(self, route: Route, body: Any, dry_run: bool) -> Obj:
         if not isinstance(body, dict):
@@ -779,6 +913,9 @@ def discovery(path: str) -> Obj | None:
 
 
 def parse_route(path: str) -> Route | None:
+    match = _PODS_PATH.match(path)
+    if match:
+        return Route(POD, unquote(match["ns"]), None)
     match = _NS_PATH.match(path)
     if match:
         name = match["name"]

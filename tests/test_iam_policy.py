@@ -161,6 +161,7 @@ def drive(store: Used) -> None:
         )
     )
     assert store.get_record("payments", night, shutdown) is not None
+    assert store.add_snapshots("payments", night, shutdown, [snapshot("late")])  # while asleep
     store.set_status("search", night, shutdown, RecordStatus.FAILED, "forbidden")
     assert store.close_record("search", night, shutdown, night + 3_000)  # same day
     assert store.close_record("payments", night, shutdown, night + 2 * DAY)  # crosses midnights

@@ -140,3 +140,27 @@ def test_the_next_mornings_failure_is_a_new_episode(fake: FakeKube, harness: Har
 
     statuses = [r.status for r in _records(harness, "team-b", OperationType.AUTO_STARTUP)]
     assert statuses == [RecordStatus.FAILED, RecordStatus.COMPLETED]
+
+
+# ---- a workload created while its namespace sleeps -----------------------------------------
+
+
+def test_a_workload_created_while_asleep_joins_the_nights_snapshot(
+    fake: FakeKube, harness: Harness
+) -> None:
+    harness.service.reconcile(at=NIGHT)
+    fake.add(workload("Deployment", "team-b", "worker", replicas=4))  # deployed at 21:00
+
+    result = harness.service.reconcile(at=NIGHT + timedelta(hours=1))
+
+    assert fake.get("Deployment", "team-b", "worker")["spec"]["replicas"] == 0
+    (night,) = _records(harness, "team-b", OperationType.AUTO_SHUTDOWN)
+    assert sorted((w.name, w.replicas) for w in night.workloads) == [("web", 2), ("worker", 4)]
+    (ns,) = [n for n in result.namespaces if n.namespace == "team-b"]
+    assert ns.replicas == 6  # what the morning restores, counted as the night's
+    # The morning restores both, and the costs count both from the snapshot.
+    harness.service.reconcile(at=MORNING)
+    assert fake.get("Deployment", "team-b", "worker")["spec"]["replicas"] == 4
+    week = harness.ctl.reports.week(parse_week("2026-W51", MADRID), at=MORNING)
+    saved = {n.namespace: n.saved for n in week.namespaces}
+    assert saved["team-b"] == pytest.approx(3 * saved["team-a"], rel=0.01)

@@ -19,6 +19,7 @@ DATA = "/var/lib/namespace-ctl"
 FORBIDDEN_VERBS = {"delete", "deletecollection", "escalate", "bind", "impersonate", "*"}
 CLUSTER_RULES = {
     ("", "namespaces", "list"),
+    ("", "pods", "list"),  # why a woken workload is not ready (core.readiness)
     *(
         ("apps", r, v)
         for r in ("deployments", "statefulsets", "daemonsets")

@@ -775,3 +775,26 @@ def test_metrics_count_atomically_per_period(store: Store) -> None:
     store.increment_metric("refused.unauthorized", "2026-12-02", 2.5, 1001)
     assert store.get_metric("refused.unauthorized", "2026-12-01") == 3
     assert store.get_metric("refused.unauthorized", "2026-12-02") == 2.5
+
+
+def test_add_snapshots_appends_to_an_open_record_only(store: Store) -> None:
+    """Workloads created while a namespace slept join its night's snapshot (issue 15)."""
+    store.add_record(make_record(workloads=[snapshot("web", 2)]))
+    late = [snapshot("worker", 3), snapshot("cron", 0)]
+
+    assert store.add_snapshots("payments", 1_000, SHUTDOWN, late) is True
+
+    record = store.get_record("payments", 1_000, SHUTDOWN)
+    assert record is not None and record.is_open
+    assert [(w.name, w.replicas) for w in record.workloads] == [
+        ("web", 2),
+        ("worker", 3),
+        ("cron", 0),
+    ]
+    assert [r.workloads for r in store.open_records(SHUTDOWN)] == [record.workloads]
+    assert store.close_record("payments", 1_000, SHUTDOWN, 2_000)
+    assert store.add_snapshots("payments", 1_000, SHUTDOWN, [snapshot("api", 1)]) is False
+    closed = store.get_record("payments", 1_000, SHUTDOWN)
+    assert closed is not None and [w.name for w in closed.workloads] == ["web", "worker", "cron"]
+    assert store.add_snapshots("ghost", 1_000, SHUTDOWN, late) is False
+    assert store.get_record("ghost", 1_000, SHUTDOWN) is None

@@ -15,13 +15,14 @@ requests are left out.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 from core.cluster.kube import KubeCluster
 from core.config import ClusterSettings, LeaderElectionSettings
 from core.leader import LeaseElection
 from tests.builders import team_namespace
-from tests.fake_kube import NAMESPACE, RESOURCES, SESSION_LOG, STORED, FakeKube
+from tests.fake_kube import NAMESPACE, POD, RESOURCES, SESSION_LOG, STORED, FakeKube
 from tests.harness import madrid, make_harness
 from tests.kustomize import build, granted, one
 
@@ -37,14 +38,15 @@ VERBS = {
     "POST": "create",
     "DELETE": "delete",
 }
-KINDS = {r.kind: (r.group, r.plural) for r in (*STORED.values(), NAMESPACE)}
+KINDS = {r.kind: (r.group, r.plural) for r in (*STORED.values(), NAMESPACE, POD)}
 
 Rule = tuple[str, str, str]  # (apiGroup, resource, verb)
 
 
 def drive_the_product(tmp_path: Path) -> None:
     """A shutdown and a startup through the real client, a 409 on one PATCH of every kind (the
-    re-read), and one round of leader election with a release."""
+    re-read), a readiness check past its deadline with a workload not ready (the pods read),
+    and one round of leader election with a release."""
     with FakeKube() as fake:
         fake.add_namespace(BOT_NAMESPACE, annotations={"namespace-ctl.io/exclude": "true"})
         for team in ("alpha", "beta"):
@@ -60,8 +62,12 @@ def drive_the_product(tmp_path: Path) -> None:
         cluster = KubeCluster(ClusterSettings.model_validate(settings), backoff_base=0.01)
         h = make_harness(tmp_path, [], cluster=cluster)
         assert h.service.shutdown(at=NIGHT).ok
-        assert h.service.startup(at=MORNING).ok
+        fake.hold_ready("Deployment", "alpha", "api", 0)
+        woken = h.ctl.schedule.startup(at=MORNING)
+        assert woken.ok
         assert fake.pending_faults() == 0, "every kind got its conflict"
+        settled = h.ctl.schedule.follow_wakes(MORNING + timedelta(hours=1))
+        assert settled is not None and settled.not_ready, "the pods of alpha were read"
         settings = LeaderElectionSettings(enabled=True)
         lock = cluster.lease(BOT_NAMESPACE, settings.name, 5.0)
         election = LeaseElection(lock, "namespace-ctl-0", settings)

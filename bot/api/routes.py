@@ -72,6 +72,7 @@ def _namespace(row: NamespaceStatus, zone: ZoneInfo, currency: str) -> s.Namespa
         window=_window(row.window, zone) if row.window else None,
         hourly_cost=row.hourly_cost,
         currency=currency,
+        readiness=row.readiness,
     )
 
 

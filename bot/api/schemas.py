@@ -183,6 +183,11 @@ class NamespaceOut(BaseModel):
     window: Window | None
     hourly_cost: float
     currency: str
+    readiness: str | None = Field(
+        default=None,
+        description='after a wake, until its pods are ready: "waking (3/5 ready)", or '
+        '"not ready (1/3 ready)" past wake.ready_timeout',
+    )
 
 
 class ExcludedOut(BaseModel):

@@ -8,6 +8,7 @@ delivered hours late says what happened then. Request notices reuse the approval
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from bot.render import local
@@ -229,6 +230,71 @@ def _window_text(window: dict[str, Any], config: Config) -> str:
 # ---- helpers ------------------------------------------------------------------------------------
 
 
+# ---- verified wake-ups --------------------------------------------------------------------------
+
+
+def _hhmm(ts: int | None, config: Config) -> str:
+    return "-" if ts is None else datetime.fromtimestamp(ts, config.zone).strftime("%H:%M")
+
+
+def _wake_verified(facts: dict[str, Any], config: Config) -> Message:
+    """ "7 of 8 ready by 07:04; payments-api: Deployment/api 1/3 ready (ImagePullBackOff)"."""
+    total, ready = facts["total"], facts["ready"]
+    head = f"{ready} of {_plural(total, 'namespace')} ready"
+    if facts.get("last_ready_at") is not None:
+        head += f" by {_hhmm(facts['last_ready_at'], config)}"
+    not_ready = [
+        f"{n['namespace']}: {', '.join(n['workloads'])}" for n in facts.get("not_ready", [])
+    ]
+    text = "; ".join([head, *not_ready])
+    icon = ":white_check_mark:" if ready == total else ":warning:"
+    blocks = [
+        section(
+            f"{icon} *Wake verified*: {escape(head)} (woken {_hhmm(facts['woken_at'], config)})"
+        )
+    ]
+    if not_ready:
+        lines = [
+            f"• `{n['namespace']}`: {escape(', '.join(n['workloads']))}" for n in facts["not_ready"]
+        ]
+        blocks.append(section("*Not ready*\n" + _capped(lines, total - ready)))
+    return text, blocks
+
+
+def _not_ready(facts: dict[str, Any], config: Config) -> Message:
+    admins = " ".join(mention(a) for a in config.slack.admins) or "(no slack.admins configured)"
+    namespace = facts["namespace"]
+    head = (
+        f":rotating_light: {admins} `{namespace}` is not ready at "
+        f"{_hhmm(facts['deadline'], config)}, woken at {_hhmm(facts['woken_at'], config)}: "
+        f"{facts['ready']} of {_plural(facts['total'], 'workload')} ready"
+    )
+    lines = [f"• {escape(w)}" for w in facts["workloads"]]
+    blocks = [section(head), section(_capped(lines, len(lines)))]
+    blocks.append(
+        context(
+            f"`kubectl describe pods -n {namespace}` and `kubectl events -n {namespace}` say more."
+        )
+    )
+    text = f"{namespace} not ready: " + "; ".join(facts["workloads"])
+    return text, blocks
+
+
+def _namespace_ready(facts: dict[str, Any], config: Config) -> Message:
+    namespace = facts["namespace"]
+    if facts["ready"]:
+        text = f"{namespace} is ready: every pod is up ({facts['seconds']} s after the wake)"
+        return text, [
+            section(
+                f":white_check_mark: `{namespace}` is ready: every pod is up "
+                f"({facts['seconds']} s after the wake)."
+            )
+        ]
+    text = f"{namespace} is not ready: " + "; ".join(facts["workloads"])
+    lines = "\n".join(f"• {escape(w)}" for w in facts["workloads"])
+    return text, [section(f":warning: `{namespace}` is awake but not ready:\n{lines}")]
+
+
 def _failure_lines(facts: dict[str, Any]) -> str:
     lines = [
         f"• `{f['namespace']}` {escape(f['workload'])}: {escape(f['error'])}"
@@ -262,4 +328,7 @@ _RENDERERS: dict[NoticeKind, Callable[[dict[str, Any], Config], Message]] = {
     NoticeKind.REQUEST_DECIDED: _decided,
     NoticeKind.REQUEST_EXPIRED: _decided,
     NoticeKind.WEEKLY_SUMMARY: _weekly,
+    NoticeKind.WAKE_VERIFIED: _wake_verified,
+    NoticeKind.NOT_READY: _not_ready,
+    NoticeKind.NAMESPACE_READY: _namespace_ready,
 }

@@ -267,6 +267,10 @@ class SlackNotifier:
         if notice.kind is NoticeKind.REQUEST_EXPIRED:
             ref = self._update_request_message(notice, text, blocks)
             return ref or self._post(slack.approvals_channel, text, blocks)
+        if notice.kind is NoticeKind.NAMESPACE_READY:
+            user = str(notice.facts.get("user") or "")
+            # Its requester, by DM; someone who is no Slack user (a CLI name) hears nothing.
+            return self._post(user, text, blocks) if SLACK_USER_ID.match(user) else ""
         return self._post(slack.notifications_channel, text, blocks)
 
     def _decided(self, notice: Notice, text: str, blocks: list[Block]) -> str:

@@ -46,6 +46,11 @@ class Cluster(Protocol):
 
     def get_workload(self, ref: WorkloadRef) -> WorkloadObject: ...
 
+    def list_pods(self, namespace: str) -> list[dict[str, Any]]:
+        """The pods of one namespace (why a woken workload is not ready: read only for the
+        namespaces still not ready at their deadline)."""
+        ...
+
     def patch_workload(
         self, ref: WorkloadRef, body: dict[str, Any], dry_run: bool = False
     ) -> WorkloadObject:

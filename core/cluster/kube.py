@@ -266,6 +266,10 @@ class KubeCluster:
             item.setdefault("kind", kind.value)
         return items
 
+    def list_pods(self, namespace: str) -> list[dict[str, Any]]:
+        path = f"/api/v1/namespaces/{urllib.parse.quote(namespace, safe='')}/pods"
+        return self._list_all(f"list pods in {namespace}", path)
+
     def get_workload(self, ref: WorkloadRef) -> WorkloadObject:
         send = functools.partial(self._send, "GET", _object_path(ref), [])
         return self._request(f"get {ref}", send)

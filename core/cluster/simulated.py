@@ -418,6 +418,11 @@ class SimulatedCluster:
             objects = self._workloads[WorkloadKind(kind)]
             return [copy.deepcopy(objects[key]) for key in sorted(objects)]
 
+    def list_pods(self, namespace: str) -> list[dict[str, Any]]:
+        """No pods are simulated: every workload's status is what its controller converges to
+        at once (`_derive_status`), so nothing is ever left to explain."""
+        return []
+
     def get_workload(self, ref: WorkloadRef) -> WorkloadObject:
         with self._guard():
             return copy.deepcopy(self._find(ref))

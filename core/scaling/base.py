@@ -46,3 +46,32 @@ class WorkloadStrategy(Protocol):
     def snapshot(self, obj: WorkloadObject) -> WorkloadSnapshot:
         """Replicas it runs when awake (from the annotation if asleep) and requests per replica."""
         ...
+
+    def readiness(self, obj: WorkloadObject) -> Readiness | None:
+        """After a wake: how many of its pods are ready of how many it wants, from the object's
+        status (None: a kind with nothing to wait for, a CronJob)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: int
+    wanted: int
+    # The controller has not seen the latest spec yet (status.observedGeneration behind
+    # metadata.generation): its counts are about the object before our patch.
+    stale: bool = False
+
+    @property
+    def done(self) -> bool:
+        return not self.stale and self.ready >= self.wanted
+
+
+def observed_stale(obj: WorkloadObject) -> bool:
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    generation, observed = meta.get("generation"), status.get("observedGeneration")
+    return isinstance(generation, int) and isinstance(observed, int) and observed < generation
+
+
+def status_count(obj: WorkloadObject, field: str) -> int:
+    value = (obj.get("status") or {}).get(field)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

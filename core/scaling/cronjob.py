@@ -93,5 +93,9 @@ class CronJobStrategy:
         pod_spec = dig(obj, "spec", "jobTemplate", "spec", "template", "spec")
         return make_snapshot(self.kind, obj, 0, pod_spec)
 
+    def readiness(self, obj: WorkloadObject) -> None:
+        """Nothing to wait for: a resumed CronJob runs at its next schedule."""
+        return None
+
 
 CRONJOB = CronJobStrategy()

@@ -17,7 +17,14 @@ from typing import Any
 
 from core.cluster.base import WorkloadObject
 from core.models import OutcomeStatus, WorkloadKind, WorkloadSnapshot
-from core.scaling.base import ORIGINAL_NODE_SELECTOR, SLEEPING_NODE_LABEL, Plan
+from core.scaling.base import (
+    ORIGINAL_NODE_SELECTOR,
+    SLEEPING_NODE_LABEL,
+    Plan,
+    Readiness,
+    observed_stale,
+    status_count,
+)
 from core.scaling.deployment import (
     annotations_of,
     build_patch,
@@ -156,6 +163,10 @@ class DaemonSetStrategy:
         )
         pod_spec = dig(obj, "spec", "template", "spec")
         return make_snapshot(self.kind, obj, max(replicas, 0), pod_spec)
+
+    def readiness(self, obj: WorkloadObject) -> Readiness:
+        wanted = status_count(obj, "desiredNumberScheduled")
+        return Readiness(status_count(obj, "numberAvailable"), wanted, observed_stale(obj))
 
 
 DAEMONSET = DaemonSetStrategy()

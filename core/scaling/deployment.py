@@ -14,7 +14,13 @@ from typing import Any
 
 from core.cluster.base import WorkloadObject
 from core.models import OutcomeStatus, WorkloadKind, WorkloadSnapshot
-from core.scaling.base import ORIGINAL_REPLICAS, Plan
+from core.scaling.base import (
+    ORIGINAL_REPLICAS,
+    Plan,
+    Readiness,
+    observed_stale,
+    status_count,
+)
 from core.scaling.quantities import pod_requests
 
 MAX_REPLICAS = 2**31 - 1  # spec.replicas is an int32
@@ -184,6 +190,12 @@ class ReplicaStrategy:
     def snapshot(self, obj: WorkloadObject) -> WorkloadSnapshot:
         pod_spec = dig(obj, "spec", "template", "spec")
         return make_snapshot(self.kind, obj, self.awake_replicas(obj), pod_spec)
+
+    def readiness(self, obj: WorkloadObject) -> Readiness:
+        """A Deployment's available replicas, a StatefulSet's ready ones, against spec.replicas."""
+        counted = "availableReplicas" if self.kind is WorkloadKind.DEPLOYMENT else "readyReplicas"
+        wanted = _replicas(obj) or 0
+        return Readiness(status_count(obj, counted), wanted, observed_stale(obj))
 
 
 DEPLOYMENT = ReplicaStrategy(WorkloadKind.DEPLOYMENT)

@@ -33,6 +33,7 @@ from core.models import (
     RecordStatus,
     RequestStatus,
     SlotState,
+    WorkloadSnapshot,
 )
 
 SECONDS_PER_DAY = 86_400
@@ -105,6 +106,17 @@ class Store(Protocol):
         error_message: str,
     ) -> None:
         """Update a record's status and error message (e.g. a failed shutdown later completed)."""
+        ...
+
+    def add_snapshots(
+        self,
+        namespace: str,
+        timestamp_start: int,
+        operation_type: OperationType,
+        snapshots: Sequence[WorkloadSnapshot],
+    ) -> bool:
+        """Append `snapshots` (workloads the record lacks: created while the namespace slept)
+        to an open record's. True if appended; False if the record is closed or missing."""
         ...
 
     def open_records(self, operation_type: OperationType | None = None) -> list[ActivityRecord]:

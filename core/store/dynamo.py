@@ -476,6 +476,36 @@ class DynamoStore:
         except (_ConditionFailed, _Cancelled):
             return
 
+    def add_snapshots(
+        self,
+        namespace: str,
+        timestamp_start: int,
+        operation_type: OperationType,
+        snapshots: Sequence[WorkloadSnapshot],
+    ) -> bool:
+        """One conditional update: appended only while the record is open (an open record has
+        no crossing copies to rewrite)."""
+        try:
+            self._call(
+                "add workloads to a record",
+                self._client.update_item,
+                TableName=self.activity_table,
+                Key=self._key(namespace, timestamp_start, operation_type),
+                UpdateExpression="SET #wl = list_append(if_not_exists(#wl, :none), :new)",
+                ConditionExpression="attribute_exists(#sk) AND attribute_not_exists(#end)",
+                ExpressionAttributeNames={
+                    "#sk": SORT_KEY,
+                    "#wl": "workloads",
+                    "#end": "timestamp_end",
+                },
+                ExpressionAttributeValues=_to_attrs(
+                    {":new": [w.model_dump(mode="json") for w in snapshots], ":none": []}
+                ),
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
     def open_records(self, operation_type: OperationType | None = None) -> list[ActivityRecord]:
         types = list(OperationType) if operation_type is None else [OperationType(operation_type)]
         records: list[ActivityRecord] = []

@@ -413,6 +413,29 @@ class SqliteStore:
         with self._write("update a record's status") as conn:
             conn.execute(sql, params)
 
+    def add_snapshots(
+        self,
+        namespace: str,
+        timestamp_start: int,
+        operation_type: OperationType,
+        snapshots: Sequence[WorkloadSnapshot],
+    ) -> bool:
+        key = (namespace, timestamp_start, OperationType(operation_type).value)
+        with self._write("add workloads to a record") as conn:
+            row = conn.execute(
+                f"SELECT workloads FROM {ACTIVITY_TABLE} WHERE {_KEY_WHERE} "
+                "AND timestamp_end IS NULL",
+                key,
+            ).fetchone()
+            if row is None:
+                return False
+            known = _SNAPSHOTS.validate_json(row[0])
+            workloads = json.dumps([w.model_dump(mode="json") for w in [*known, *snapshots]])
+            conn.execute(
+                f"UPDATE {ACTIVITY_TABLE} SET workloads = ? WHERE {_KEY_WHERE}", (workloads, *key)
+            )
+            return True
+
     def open_records(self, operation_type: OperationType | None = None) -> list[ActivityRecord]:
         # Both forms are served by the partial index on open records.
         if operation_type is None:
