@@ -18,12 +18,15 @@ from typing import Concatenate, ParamSpec, TypeVar
 from core import metrics, notices
 from core.clock import epoch
 from core.config import Config, format_duration
+from core.events import pass_events, post_events
 from core.models import (
+    Action,
     ActivationRequest,
     ActivationSlot,
     ActivityRecord,
     ClaimOutcome,
     CostCenterPermission,
+    NamespaceResult,
     OperationResult,
     OperationType,
     RecordStatus,
@@ -657,8 +660,18 @@ class ActivationService:
         self._notify(notices.activation_started(live, outcomes, how))
         self._announce_caps(live)
         opened = Opened(slot=live, outcomes=outcomes)
+        self._tell_kubectl(opened)
         self.follow_opened(opened)
         return opened
+
+    def _tell_kubectl(self, opened: Opened) -> None:
+        """The Events of a window opened: on the Namespace, and on each workload that failed."""
+        slot = opened.slot
+        result = OperationResult(operation="activate", at=slot.claimed_at)
+        result.namespaces.append(
+            NamespaceResult(namespace=slot.namespace, action=Action.WAKE, outcomes=opened.outcomes)
+        )
+        post_events(self.namespaces.cluster, pass_events(result))
 
     def follow_opened(self, opened: Opened) -> None:
         """Follow the woken namespace until its pods are ready; its requester is told."""

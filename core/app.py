@@ -19,6 +19,7 @@ from core.calendar_view import CalendarEvent, calendar_events
 from core.clock import Clock, epoch
 from core.config import Config
 from core.estimate import Estimate, estimate, normal_week
+from core.events import post_events, readiness_events
 from core.models import (
     ActivationRequest,
     ActivationSlot,
@@ -127,6 +128,12 @@ class Schedule:
             checks = service.assess_wakes(waking, at)
         settled = service.wakes.settle(checks, epoch(at))
         service.notify(readiness_notices(settled))
+        ready = [(w.namespace, settled.at, seconds) for w, seconds in settled.ready]
+        not_ready = [
+            (w.namespace, settled.at, [c.describe() for c in check.not_ready()])
+            for w, check in settled.not_ready
+        ]
+        post_events(service.cluster, readiness_events(ready, not_ready))
         return settled
 
     def next_edges(self, at: datetime) -> dict[DesiredState, datetime]:

@@ -21,6 +21,7 @@ from core.clock import Clock, epoch
 from core.cluster.base import Cluster
 from core.costs import DEFAULT_RATES, SECONDS_PER_HOUR, Rates, footprint, money
 from core.errors import RefusedError
+from core.events import pass_events, post_events
 from core.inventory import (
     Exclusions,
     Inventory,
@@ -327,6 +328,7 @@ class NamespaceService:
     def announce(self, result: OperationResult, catch_up: bool = False) -> None:
         """Queue the operation's notices (none for a dry run or a pass that did nothing);
         `catch_up`: a reconcile pass away from the schedule's edges did it."""
+        post_events(self.cluster, pass_events(result))
         notices = operation_notices(result, catch_up)
         for notice in notices:
             if notice.kind is NoticeKind.SHUTDOWN:
@@ -383,6 +385,7 @@ class NamespaceService:
         else:
             self._wake([view], at, False, result)
         # The window's end is its own notice; only failures are worth one more.
+        post_events(self.cluster, pass_events(result))
         self.notify(n for n in operation_notices(result) if n.kind is NoticeKind.FAILURE)
         return result
 

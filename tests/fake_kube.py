@@ -78,13 +78,14 @@ RESOURCES: dict[str, Resource] = {
 }
 NAMESPACE = Resource("Namespace", "", "v1", "namespaces")
 POD = Resource("Pod", "", "v1", "pods")  # listed per namespace only, made up from the workloads
+EVENT = Resource("Event", "", "v1", "events")  # created only, kept in `FakeKube.events`
 LEASE = Resource("Lease", "coordination.k8s.io", "v1", "leases")
 # Every namespaced kind kept in `_objects`: the workloads, and the Leases of leader election.
 STORED: dict[str, Resource] = {**RESOURCES, LEASE.kind: LEASE}
 _BY_PLURAL = {(r.group, r.plural): r for r in STORED.values()}
 
 _NS_PATH = re.compile(r"^/api/v1/namespaces(?:/(?P<name>[^/]+))?$")
-_PODS_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods$")
+_PODS_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<plural>pods|events)$")
 _WORKLOAD_PATH = re.compile(
     r"^/apis/(?P<group>[a-z0-9.]+)/v1(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)"
     r"(?:/(?P<name>[^/]+))?$"
@@ -277,6 +278,7 @@ class FakeKube:
         self._held: dict[tuple[str, str, str], Trouble] = {}
         self._slow: dict[str, float] = {}  # namespace -> seconds from a spec change to ready
         self._changed_at: dict[tuple[str, str, str], float] = {}
+        self.events: list[Obj] = []  # the Events created through the API, in order
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -821,7 +823,10 @@ class FakeKube:
             return updated
 
     def handle_create(self, route: Route, body: Any, dry_run: bool) -> Obj:
-        """POST to a namespaced collection (Leases only): 409 AlreadyExists if the name is taken."""
+        """POST to a namespaced collection (Leases, Events): 409 AlreadyExists if the name is
+        taken."""
+        if route.resource is EVENT:
+            return self._create_event(route, body)
         if route.resource is not LEASE or route.namespace is None:
             raise ApiError(405, "MethodNotAllowed", "FakeKube creates only namespaced Leases")
         if not isinstance(body, dict) or not (body.get("metadata") or {}).get("name"):
@@ -840,6 +845,37 @@ class FakeKube:
             created["kind"], created["apiVersion"] = LEASE.kind, LEASE.api_version
             if not dry_run:
                 self._store(target, created)
+            return created
+
+    def _create_event(self, route: Route, body: Any) -> Obj:
+        """A core/v1 Event, checked for what `kubectl events` needs, kept in `events`."""
+        if not isinstance(body, dict) or body.get("kind") != "Event":
+            raise ApiError(400, "BadRequest", "the body must be an Event")
+        meta, regarding = body.get("metadata") or {}, body.get("involvedObject") or {}
+        missing = [
+            f
+            for f, v in (
+                ("metadata.name", meta.get("name")),
+                ("involvedObject.kind", regarding.get("kind")),
+                ("involvedObject.name", regarding.get("name")),
+                ("reason", body.get("reason")),
+                ("type", body.get("type")),
+            )
+            if not v
+        ]
+        if missing:
+            raise ApiError(
+                422, "Invalid", f"Event is invalid: {', '.join(missing)}: Required value"
+            )
+        if meta.get("namespace", route.namespace) != route.namespace:
+            raise ApiError(400, "BadRequest", "metadata.namespace does not match the URL")
+        with self._lock:
+            self._check_forbidden("POST", route)
+            if route.namespace not in self._namespaces:
+                raise ApiError(404, "NotFound", f'namespaces "{route.namespace}" not found')
+            created = copy.deepcopy(body)
+            created["metadata"] = {**meta, "namespace": route.namespace}
+            self.events.append(created)
             return created
 
     def lease(self, namespace: str, name: str) -> Obj | None:
@@ -915,7 +951,7 @@ def discovery(path: str) -> Obj | None:
 def parse_route(path: str) -> Route | None:
     match = _PODS_PATH.match(path)
     if match:
-        return Route(POD, unquote(match["ns"]), None)
+        return Route(POD if match["plural"] == "pods" else EVENT, unquote(match["ns"]), None)
     match = _NS_PATH.match(path)
     if match:
         name = match["name"]

@@ -20,6 +20,7 @@ FORBIDDEN_VERBS = {"delete", "deletecollection", "escalate", "bind", "impersonat
 CLUSTER_RULES = {
     ("", "namespaces", "list"),
     ("", "pods", "list"),  # why a woken workload is not ready (core.readiness)
+    ("", "events", "create"),  # what kubectl events shows (core.events)
     *(
         ("apps", r, v)
         for r in ("deployments", "statefulsets", "daemonsets")

@@ -93,6 +93,7 @@ def test_a_morning_followed_until_ready_or_its_deadline(fake: FakeKube, ctl: Nam
         ("LIST", "Deployment"): 1,
         ("LIST", "StatefulSet"): 1,
         ("LIST", "DaemonSet"): 1,
+        ("POST", "Event"): 1,  # team-a's Ready, on its Namespace
     }
     assert _readiness(ctl, MORNING) == {
         "team-a": None,

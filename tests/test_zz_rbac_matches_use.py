@@ -22,7 +22,7 @@ from core.cluster.kube import KubeCluster
 from core.config import ClusterSettings, LeaderElectionSettings
 from core.leader import LeaseElection
 from tests.builders import team_namespace
-from tests.fake_kube import NAMESPACE, POD, RESOURCES, SESSION_LOG, STORED, FakeKube
+from tests.fake_kube import EVENT, NAMESPACE, POD, RESOURCES, SESSION_LOG, STORED, FakeKube
 from tests.harness import madrid, make_harness
 from tests.kustomize import build, granted, one
 
@@ -38,7 +38,7 @@ VERBS = {
     "POST": "create",
     "DELETE": "delete",
 }
-KINDS = {r.kind: (r.group, r.plural) for r in (*STORED.values(), NAMESPACE, POD)}
+KINDS = {r.kind: (r.group, r.plural) for r in (*STORED.values(), NAMESPACE, POD, EVENT)}
 
 Rule = tuple[str, str, str]  # (apiGroup, resource, verb)
 

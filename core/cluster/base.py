@@ -46,6 +46,10 @@ class Cluster(Protocol):
 
     def get_workload(self, ref: WorkloadRef) -> WorkloadObject: ...
 
+    def create_event(self, event: dict[str, Any]) -> None:
+        """Create a core/v1 Event in its `metadata.namespace` (core.events)."""
+        ...
+
     def list_pods(self, namespace: str) -> list[dict[str, Any]]:
         """The pods of one namespace (why a woken workload is not ready: read only for the
         namespaces still not ready at their deadline)."""

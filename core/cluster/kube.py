@@ -266,6 +266,12 @@ class KubeCluster:
             item.setdefault("kind", kind.value)
         return items
 
+    def create_event(self, event: dict[str, Any]) -> None:
+        namespace = event["metadata"]["namespace"]
+        path = f"/api/v1/namespaces/{urllib.parse.quote(namespace, safe='')}/events"
+        send = functools.partial(self._send, "POST", path, [], event, "application/json")
+        self._request(f"create an event in {namespace}", send)
+
     def list_pods(self, namespace: str) -> list[dict[str, Any]]:
         path = f"/api/v1/namespaces/{urllib.parse.quote(namespace, safe='')}/pods"
         return self._list_all(f"list pods in {namespace}", path)
@@ -285,7 +291,12 @@ class KubeCluster:
     # --- requests, retries, errors --------------------------------------------------------------
 
     def _send(
-        self, method: str, path: str, query: Query, body: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        query: Query,
+        body: dict[str, Any] | None = None,
+        content_type: str = PATCH_TYPE,
     ) -> Any:
         """One request through the client's ApiClient (its auth, TLS, proxy and token refresh),
         without the generated API classes, whose import builds hundreds of pydantic models we
@@ -294,7 +305,7 @@ class KubeCluster:
         client = self._api_client
         headers = {"Accept": "application/json"}
         if body is not None:
-            headers["Content-Type"] = PATCH_TYPE
+            headers["Content-Type"] = content_type
         request = client.param_serialize(
             method,
             path,

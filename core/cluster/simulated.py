@@ -247,6 +247,7 @@ class SimulatedCluster:
             raise ValueError("concurrency must be at least 1")
         self._concurrency = concurrency
         self._state_path = Path(state_path) if state_path is not None else None
+        self.events: list[dict[str, Any]] = []
         self._state_signature: tuple[int, int, int] | None = None
         self._lock = threading.RLock()
         self._counter = 0
@@ -417,6 +418,11 @@ class SimulatedCluster:
         with self._guard():
             objects = self._workloads[WorkloadKind(kind)]
             return [copy.deepcopy(objects[key]) for key in sorted(objects)]
+
+    def create_event(self, event: dict[str, Any]) -> None:
+        """Kept in memory (never in the state file): what `kubectl events` would list."""
+        with self._guard():
+            self.events.append(copy.deepcopy(event))
 
     def list_pods(self, namespace: str) -> list[dict[str, Any]]:
         """No pods are simulated: every workload's status is what its controller converges to
