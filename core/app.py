@@ -98,7 +98,7 @@ class Schedule:
     def housekeeping_here(self, at: datetime) -> tuple[Housekeeping, OperationResult | None]:
         """The bookings pass in this process (the worker's, or without one)."""
         chores = self._ctl.housekeeping(at)
-        if chores.ended or chores.repaired:
+        if chores.ended or chores.repaired or self._ctl.namespaces.in_pre_wake(at):
             return chores, self._ctl.namespaces.reconcile(at=at)
         return chores, None
 
@@ -128,6 +128,11 @@ class Schedule:
             checks = service.assess_wakes(waking, at)
         settled = service.wakes.settle(checks, epoch(at))
         service.notify(readiness_notices(settled))
+        for woken, seconds in settled.ready:
+            if not woken.requester:  # a schedule's wake: its auto_startup record learns it
+                service.store.set_ready_seconds(
+                    woken.namespace, woken.woken_at, OperationType.AUTO_STARTUP, seconds
+                )
         ready = [(w.namespace, settled.at, seconds) for w, seconds in settled.ready]
         not_ready = [
             (w.namespace, settled.at, [c.describe() for c in check.not_ready()])

@@ -349,10 +349,41 @@ class ApiSettings(_Section):
         return user, self.default_role
 
 
+def _to_lead_time(value: Any) -> Any:
+    if isinstance(value, timedelta) or value == "auto":
+        return value
+    if value in (0, "0", "0m", "0s"):
+        return timedelta(0)
+    return parse_duration(str(value))
+
+
+LeadTime = Annotated[
+    timedelta | Literal["auto"],
+    BeforeValidator(_to_lead_time),
+    PlainSerializer(lambda v: v if v == "auto" else format_duration(v)),
+]
+
+
 class WakeSettings(_Section):
     # After a wake, how long its workloads' pods have to be ready before the namespace is
     # reported not ready (core.readiness).
     ready_timeout: Duration = timedelta(minutes=10)
+    # How long before business start to wake (core.prewake): 0, a duration, or `auto` (each
+    # namespace's recent time to ready), never more than max_lead_time.
+    lead_time: LeadTime = timedelta(0)
+    max_lead_time: Duration = timedelta(minutes=45)
+    # Early wakes in flight at once (woken, not yet ready); none: no limit.
+    max_concurrent_namespaces: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _lead_within_max(self) -> WakeSettings:
+        lead = self.lead_time
+        if isinstance(lead, timedelta) and lead > self.max_lead_time:
+            raise ValueError(
+                f"lead_time {format_duration(lead)} is longer than max_lead_time "
+                f"{format_duration(self.max_lead_time)}: shorten it or raise max_lead_time"
+            )
+        return self
 
 
 class LeaderElectionSettings(_Section):

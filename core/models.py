@@ -82,6 +82,9 @@ class ActivityRecord(BaseModel):
     error_message: str = ""
     workloads: list[WorkloadSnapshot] = Field(default_factory=list)
     reason: str = ""
+    # An `auto_startup`'s: seconds from the wake to every woken pod ready (verified wake-ups;
+    # None until verified, or never ready). `wake.lead_time: auto` learns from it.
+    ready_seconds: int | None = None
 
     @property
     def key(self) -> tuple[str, int, OperationType]:

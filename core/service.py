@@ -54,6 +54,7 @@ from core.notices import (
     operation_notices,
     weekly_summary,
 )
+from core.prewake import WakePlan
 from core.readiness import NamespaceCheck, WakeFollower, Waking, assess
 from core.report import Week, WeekSummary, WeekTotals, iso_week, summarize_week, week_totals
 from core.scaling.converge import Item, converge
@@ -140,6 +141,8 @@ class NamespaceService:
     rates: Rates = DEFAULT_RATES
     # Notices for the channel (delivered by the serving process): see core.notices.
     outbox: Outbox = field(init=False)
+    # `wake.lead_time`: wake early enough to be ready at business start (core.prewake).
+    wake_plan: WakePlan | None = None
     # Woken namespaces followed until their pods are ready (core.readiness; in `serve`).
     wakes: WakeFollower = field(init=False)
     # `serve` answers status from what the last pass read (`LastRead`); the CLI reads afresh.
@@ -201,17 +204,26 @@ class NamespaceService:
         live = self._live_windows()
         asleep: list[NamespaceView] = []
         awake: list[NamespaceView] = []
+        plan = self.wake_plan
+        start = plan.business_start_ahead(at) if plan is not None else None
+        window: list[NamespaceView] = []  # in their pre-wake window: woken in waves
         for view in inventory.managed():
             if view.name in live:
                 continue  # an activation window owns it until the window ends
+            if plan is not None and start is not None and plan.in_window(view.name, start, at):
+                window.append(view)
+                continue
             wanted = self.calendar.desired_state(view.name, at)
             (asleep if wanted is DesiredState.ASLEEP else awake).append(view)
+        if plan is not None and start is not None and window:
+            awake += plan.wave(window, start, at)
         result = OperationResult(operation="reconcile", at=epoch(at), dry_run=dry_run)
         if not dry_run:
             self._close_nights_of_deleted(inventory, at)
         self._sleep(asleep, at, dry_run, result)
         self._wake(awake, at, dry_run, result)
-        self.announce(result, catch_up=not self._at_an_edge(at))
+        # An early wake before the business start is the plan, not a catch-up.
+        self.announce(result, catch_up=not self._at_an_edge(at) and not window)
         return result
 
     def _close_nights_of_deleted(self, inventory: Inventory, at: datetime) -> None:
@@ -350,6 +362,10 @@ class NamespaceService:
         hours = Decimal(epoch(wake) - result.at) / SECONDS_PER_HOUR
         amount = sum((Decimal(str(cost)) for cost in slept), Decimal(0)) * hours
         return {"amount": money(amount), "currency": self.rates.currency, "until": epoch(wake)}
+
+    def in_pre_wake(self, at: datetime) -> bool:
+        """Is `at` in the lead before a business start (the per-minute pass then reconciles)?"""
+        return self.wake_plan is not None and self.wake_plan.business_start_ahead(at) is not None
 
     def assess_wakes(self, waking: Sequence[Waking], at: datetime) -> dict[str, NamespaceCheck]:
         """One readiness check of the namespaces being followed (cluster reads only)."""

@@ -12,6 +12,7 @@ from core.costs import Rates
 from core.errors import ConfigError
 from core.inventory import Exclusions, own_namespace
 from core.leader import LeaderElector, LeaseElection, holder_identity, lease_namespace
+from core.prewake import WakePlan
 from core.service import NamespaceService
 from core.store.factory import open_store
 
@@ -34,13 +35,16 @@ def build_service(config: Config, clock: Clock, cluster: Cluster | None = None) 
     # The calendar first: it finishes validating the config (holiday codes) before any I/O.
     calendar = BusinessCalendar.from_config(config)
     cluster = cluster or open_cluster(config.cluster)
+    store = open_store(config.store)
+    plan = WakePlan(config.wake, calendar, store)
     return NamespaceService(
         cluster=cluster,
-        store=open_store(config.store),
+        store=store,
         calendar=calendar,
         exclusions=Exclusions.build(config.exclude_namespaces, own_namespace()),
         clock=clock,
         rates=Rates.from_config(config.costs),
+        wake_plan=plan if plan.enabled else None,
     )
 
 

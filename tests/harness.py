@@ -18,6 +18,7 @@ from core.config import Config
 from core.inventory import Exclusions
 from core.models import WorkloadKind
 from core.notices import Outbox
+from core.prewake import WakePlan
 from core.service import NamespaceService
 from core.store.base import Store
 from core.store.sqlite import SqliteStore
@@ -90,12 +91,15 @@ def cluster_state(cluster: Cluster) -> dict[Key, tuple[Any, dict[str, str]]]:
 def make_service(
     cluster: Cluster, store: Store, clock: FrozenClock, config: Config
 ) -> NamespaceService:
+    calendar = BusinessCalendar.from_config(config)
+    plan = WakePlan(config.wake, calendar, store)
     return NamespaceService(
         cluster=cluster,
         store=store,
-        calendar=BusinessCalendar.from_config(config),
+        calendar=calendar,
         exclusions=Exclusions.build(config.exclude_namespaces, "namespace-ctl"),
         clock=clock,
+        wake_plan=plan if plan.enabled else None,
     )
 
 

@@ -161,6 +161,7 @@ def drive(store: Used) -> None:
         )
     )
     assert store.get_record("payments", night, shutdown) is not None
+    store.set_ready_seconds("point", night, OperationType.AUTO_STARTUP, 312)
     assert store.add_snapshots("payments", night, shutdown, [snapshot("late")])  # while asleep
     store.set_status("search", night, shutdown, RecordStatus.FAILED, "forbidden")
     assert store.close_record("search", night, shutdown, night + 3_000)  # same day

@@ -90,7 +90,7 @@ def test_sqlite_migrates_a_version_4_outbox_in_place(tmp_path: Path) -> None:
         store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
         indexes = {row[1] for row in conn.execute("PRAGMA index_list(notices)")}
         assert "idx_notices_pending" in indexes and "idx_notices_unsent" not in indexes
     finally:

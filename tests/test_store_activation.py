@@ -21,6 +21,7 @@ from core.models import (
     ActivationSlot,
     ClaimOutcome,
     OperationType,
+    RecordStatus,
     RequestStatus,
     SlotState,
 )
@@ -791,7 +792,8 @@ def test_sqlite_migrates_a_version_1_file_in_place(tmp_path: Path) -> None:
 
     conn = sqlite3.connect(path)
     try:
-        assert SCHEMA_VERSION == 7  # 3: notices; 4: week reads; 5: expiry; 6: REST API; 7: reasons
+        # 3: notices; 4: week reads; 5: expiry; 6: REST API; 7: reasons; 8: seconds to ready
+        assert SCHEMA_VERSION == 8
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         objects = dict(conn.execute("SELECT name, type FROM sqlite_master").fetchall())
         assert objects["activation_slots"] == "table"
@@ -845,11 +847,40 @@ def test_sqlite_migrates_a_version_6_file_and_its_rows_read_no_reason(tmp_path: 
         store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
         for table in ("namespace_activity_logs", "activation_slots"):
             columns = {row[1]: row for row in conn.execute(f"PRAGMA table_info({table})")}
             # (cid, name, type, notnull, default, pk)
             assert columns["reason"][2:5] == ("TEXT", 1, "''"), table
+    finally:
+        conn.close()
+
+
+def test_sqlite_migrates_a_version_7_file_and_its_startups_read_no_seconds(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v7.db"
+    conn = sqlite_file_at_version(path, 7)
+    conn.execute(
+        "INSERT INTO namespace_activity_logs (namespace_name, timestamp_start, timestamp_end, "
+        "duration_minutes, operation_type, status) VALUES "
+        "('payments', 1000, 1000, 0, 'auto_startup', 'completed')"
+    )
+    conn.commit()
+    conn.close()
+
+    startup = OperationType.AUTO_STARTUP
+    store = SqliteStore(path)
+    try:
+        (old,) = store.history()
+        assert old.ready_seconds is None and old.status is RecordStatus.COMPLETED
+        store.set_ready_seconds("payments", 1_000, startup, 95)
+        assert store.history()[0].ready_seconds == 95
+    finally:
+        store.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
     finally:
         conn.close()
 

@@ -502,7 +502,8 @@ def test_sqlite_migrates_a_version_5_file_and_keeps_its_data(tmp_path: Path) -> 
         store.close()
     conn = sqlite3.connect(path)
     try:
-        assert SCHEMA_VERSION == 7  # 6: idempotency keys and the history page indexes; 7: reasons
+        # 6: idempotency keys and the history page indexes; 7: reasons; 8: seconds to ready
+        assert SCHEMA_VERSION == 8
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         objects = dict(conn.execute("SELECT name, type FROM sqlite_master").fetchall())
         for name in ("idx_idempotency_expires", "idx_activity_newest", "idx_activity_user"):

@@ -521,6 +521,7 @@ def test_sqlite_creates_file_schema_and_indexes(tmp_path: Path) -> None:
             "error_message",
             "workloads",
             "reason",
+            "ready_seconds",
         ]
         pk = sorted(
             (row[5], row[1])
@@ -798,3 +799,24 @@ def test_add_snapshots_appends_to_an_open_record_only(store: Store) -> None:
     assert closed is not None and [w.name for w in closed.workloads] == ["web", "worker", "cron"]
     assert store.add_snapshots("ghost", 1_000, SHUTDOWN, late) is False
     assert store.get_record("ghost", 1_000, SHUTDOWN) is None
+
+
+def test_set_ready_seconds_notes_a_wakes_time_to_ready(store: Store) -> None:
+    store.add_record(
+        make_record(
+            operation=STARTUP,
+            status=RecordStatus.COMPLETED,
+            timestamp_end=1_000,
+            duration_minutes=0,
+        )
+    )
+    assert store.get_record("payments", 1_000, STARTUP).ready_seconds is None  # type: ignore[union-attr]
+
+    store.set_ready_seconds("payments", 1_000, STARTUP, 312)
+
+    record = store.get_record("payments", 1_000, STARTUP)
+    assert record is not None and record.ready_seconds == 312
+    assert record.status is RecordStatus.COMPLETED
+    assert store.history("payments") == [record]
+    store.set_ready_seconds("ghost", 1_000, STARTUP, 5)
+    assert store.get_record("ghost", 1_000, STARTUP) is None

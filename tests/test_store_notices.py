@@ -166,7 +166,7 @@ def test_sqlite_migrates_a_version_2_file_and_indexes_due(tmp_path: Path) -> Non
     store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
         plan = " ".join(
             str(row[-1])
             for row in conn.execute(

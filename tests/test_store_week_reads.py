@@ -288,7 +288,8 @@ def test_sqlite_migrates_a_version_3_file_and_fills_the_crossings(tmp_path: Path
         ),
         make_record("before-epoch-day", -5, timestamp_end=DAY + 5),
     ]
-    columns = [c for c in module._COLUMNS if c != "reason"]  # a version 3 file's (7 adds it)
+    # A version 3 file's columns (7 adds the reason, 8 the seconds to ready).
+    columns = [c for c in module._COLUMNS if c not in ("reason", "ready_seconds")]
     for record in old:
         row = dict(zip(module._COLUMNS, module._to_row(record), strict=True))
         conn.execute(
@@ -301,7 +302,7 @@ def test_sqlite_migrates_a_version_3_file_and_fills_the_crossings(tmp_path: Path
 
     store = SqliteStore(path)
     try:
-        assert SCHEMA_VERSION == 7
+        assert SCHEMA_VERSION == 8
         crossings = store._conn().execute(
             "SELECT midnight, namespace_name FROM activity_crossings ORDER BY 1, 2"
         )
@@ -321,7 +322,7 @@ def test_sqlite_migrates_a_version_3_file_and_fills_the_crossings(tmp_path: Path
         store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
     finally:
         conn.close()
 

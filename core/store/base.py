@@ -108,6 +108,13 @@ class Store(Protocol):
         """Update a record's status and error message (e.g. a failed shutdown later completed)."""
         ...
 
+    def set_ready_seconds(
+        self, namespace: str, timestamp_start: int, operation_type: OperationType, seconds: int
+    ) -> None:
+        """Note on a record (an `auto_startup`) how long its wake took to be ready; a missing
+        record is left missing."""
+        ...
+
     def add_snapshots(
         self,
         namespace: str,

@@ -476,6 +476,24 @@ class DynamoStore:
         except (_ConditionFailed, _Cancelled):
             return
 
+    def set_ready_seconds(
+        self, namespace: str, timestamp_start: int, operation_type: OperationType, seconds: int
+    ) -> None:
+        """A point record (end = start) has no crossing copies: one conditional update."""
+        try:
+            self._call(
+                "record a wake's seconds to ready",
+                self._client.update_item,
+                TableName=self.activity_table,
+                Key=self._key(namespace, timestamp_start, operation_type),
+                UpdateExpression="SET #ready = :ready",
+                ConditionExpression="attribute_exists(#sk)",
+                ExpressionAttributeNames={"#sk": SORT_KEY, "#ready": "ready_seconds"},
+                ExpressionAttributeValues=_to_attrs({":ready": seconds}),
+            )
+        except _ConditionFailed:
+            return
+
     def add_snapshots(
         self,
         namespace: str,
@@ -1866,6 +1884,8 @@ def activity_item(record: ActivityRecord) -> dict[str, Any]:
         item["duration_minutes"] = record.duration_minutes
     if record.reason:
         item["reason"] = record.reason  # optional: items written before it read ""
+    if record.ready_seconds is not None:
+        item["ready_seconds"] = record.ready_seconds  # optional, as `reason`
     return item
 
 
@@ -1896,6 +1916,7 @@ def _to_record(item: Mapping[str, Any]) -> ActivityRecord:
         error_message=item.get("error_message") or "",
         workloads=[WorkloadSnapshot.model_validate(w) for w in item.get("workloads") or []],
         reason=item.get("reason") or "",
+        ready_seconds=item.get("ready_seconds"),
     )
 
 

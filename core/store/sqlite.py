@@ -97,6 +97,7 @@ _COLUMNS = (
     "error_message",
     "workloads",
     "reason",
+    "ready_seconds",
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM {ACTIVITY_TABLE}"
 _KEY_WHERE = "namespace_name = ? AND timestamp_start = ? AND operation_type = ?"
@@ -320,6 +321,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         f"ALTER TABLE {ACTIVITY_TABLE} ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
         f"ALTER TABLE {SLOTS_TABLE} ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
     ),
+    # 8: an `auto_startup`'s seconds to ready (verified wake-ups).
+    (f"ALTER TABLE {ACTIVITY_TABLE} ADD COLUMN ready_seconds INTEGER",),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -412,6 +415,14 @@ class SqliteStore:
         )
         with self._write("update a record's status") as conn:
             conn.execute(sql, params)
+
+    def set_ready_seconds(
+        self, namespace: str, timestamp_start: int, operation_type: OperationType, seconds: int
+    ) -> None:
+        sql = f"UPDATE {ACTIVITY_TABLE} SET ready_seconds = ? WHERE {_KEY_WHERE}"
+        key = (namespace, timestamp_start, OperationType(operation_type).value)
+        with self._write("record a wake's seconds to ready") as conn:
+            conn.execute(sql, (seconds, *key))
 
     def add_snapshots(
         self,
@@ -1018,6 +1029,7 @@ def _to_row(record: ActivityRecord) -> tuple[Any, ...]:
         record.error_message,
         workloads,
         record.reason,
+        record.ready_seconds,
     )
 
 
