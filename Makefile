@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.api_namespaces
 	$(BIN)/python -m bench.throttled
 	$(BIN)/python -m bench.cold_start
+	$(BIN)/python -m bench.readiness
 
 # The container image (Dockerfile; needs a Docker engine with BuildKit). No venv needed.
 # The web page's vendor assets are built here (npm, by the lock file) and copied with bot/.

@@ -466,8 +466,8 @@ class Jobs:
         if settled is not None:
             not_ready = self.ctl.schedule.namespaces_not_ready()
             self._observe(lambda o: o.wakes_followed(settled, not_ready))
-            for waking, seconds in settled.ready:
-                log.info("%s ready %d s after its wake", waking.namespace, seconds)
+            if settled.ready:
+                log.info("%d woken namespaces ready", len(settled.ready))
             for waking, check in settled.not_ready:
                 why = "; ".join(w.describe() for w in check.not_ready())
                 log.warning("%s not ready by its deadline: %s", waking.namespace, why)

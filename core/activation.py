@@ -671,7 +671,7 @@ class ActivationService:
         result.namespaces.append(
             NamespaceResult(namespace=slot.namespace, action=Action.WAKE, outcomes=opened.outcomes)
         )
-        post_events(self.namespaces.cluster, pass_events(result))
+        post_events(self.namespaces.cluster, pass_events(result), self.namespaces.events)
 
     def follow_opened(self, opened: Opened) -> None:
         """Follow the woken namespace until its pods are ready; its requester is told."""

@@ -138,7 +138,7 @@ class Schedule:
             (w.namespace, settled.at, [c.describe() for c in check.not_ready()])
             for w, check in settled.not_ready
         ]
-        post_events(service.cluster, readiness_events(ready, not_ready))
+        post_events(service.cluster, readiness_events(ready, not_ready), service.events)
         return settled
 
     def next_edges(self, at: datetime) -> dict[DesiredState, datetime]:

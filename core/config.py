@@ -178,6 +178,9 @@ class ClusterSettings(_Section):
     # Where `serve` runs its passes (core.worker): `auto` is a worker process unless the cluster
     # is simulated in memory only (a worker would have a cluster of its own).
     passes: Literal["auto", "worker", "in-process"] = "auto"
+    # Kubernetes Events (core.events): `all`, the Warnings only (`failures`: a mass sleep stays
+    # at one request per workload), or `none`.
+    events: Literal["all", "failures", "none"] = "all"
 
     @model_validator(mode="after")
     def _worker_shares_the_cluster(self) -> ClusterSettings:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from core.cluster.base import Cluster
 from core.models import Action, NamespaceResult, OperationResult, OutcomeStatus, WorkloadKind
@@ -122,8 +122,16 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
 
 
-def post_events(cluster: Cluster, events: Sequence[Event]) -> int:
-    """Create the Events, `cluster.concurrency` at a time; return how many failed (logged)."""
+EventLevel = Literal["all", "failures", "none"]
+
+
+def post_events(cluster: Cluster, events: Sequence[Event], level: EventLevel = "all") -> int:
+    """Create the Events `level` (`cluster.events`) keeps, `cluster.concurrency` at a time;
+    return how many failed (logged). `failures`: the Warnings only."""
+    if level == "none":
+        return 0
+    if level == "failures":
+        events = [e for e in events if e["type"] == "Warning"]
     if not events:
         return 0
     workers = max(1, min(cluster.concurrency, len(events)))

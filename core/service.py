@@ -21,7 +21,7 @@ from core.clock import Clock, epoch
 from core.cluster.base import Cluster
 from core.costs import DEFAULT_RATES, SECONDS_PER_HOUR, Rates, footprint, money
 from core.errors import RefusedError
-from core.events import pass_events, post_events
+from core.events import EventLevel, pass_events, post_events
 from core.inventory import (
     Exclusions,
     Inventory,
@@ -141,6 +141,8 @@ class NamespaceService:
     rates: Rates = DEFAULT_RATES
     # Notices for the channel (delivered by the serving process): see core.notices.
     outbox: Outbox = field(init=False)
+    # `cluster.events`: which Kubernetes Events to create (core.events).
+    events: EventLevel = "all"
     # `wake.lead_time`: wake early enough to be ready at business start (core.prewake).
     wake_plan: WakePlan | None = None
     # Woken namespaces followed until their pods are ready (core.readiness; in `serve`).
@@ -340,7 +342,7 @@ class NamespaceService:
     def announce(self, result: OperationResult, catch_up: bool = False) -> None:
         """Queue the operation's notices (none for a dry run or a pass that did nothing);
         `catch_up`: a reconcile pass away from the schedule's edges did it."""
-        post_events(self.cluster, pass_events(result))
+        post_events(self.cluster, pass_events(result), self.events)
         notices = operation_notices(result, catch_up)
         for notice in notices:
             if notice.kind is NoticeKind.SHUTDOWN:
@@ -401,7 +403,7 @@ class NamespaceService:
         else:
             self._wake([view], at, False, result)
         # The window's end is its own notice; only failures are worth one more.
-        post_events(self.cluster, pass_events(result))
+        post_events(self.cluster, pass_events(result), self.events)
         self.notify(n for n in operation_notices(result) if n.kind is NoticeKind.FAILURE)
         return result
 

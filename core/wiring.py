@@ -45,6 +45,7 @@ def build_service(config: Config, clock: Clock, cluster: Cluster | None = None) 
         clock=clock,
         rates=Rates.from_config(config.costs),
         wake_plan=plan if plan.enabled else None,
+        events=config.cluster.events,
     )
 
 

@@ -1154,6 +1154,9 @@ class _Handler(BaseHTTPRequestHandler):
                 settings.get("throttle_retry_after", fake.throttle_retry_after)
             )
             self._send(200, {"latency": fake.latency, "max_in_flight": fake.max_in_flight})
+        elif method == "POST" and action == "hold_ready" and isinstance(body, dict):
+            fake.hold_ready(body["kind"], body["namespace"], body["name"], int(body["ready"]))
+            self._send(200, {"held": f"{body['kind']}/{body['namespace']}/{body['name']}"})
         elif method == "POST" and action == "forbid" and isinstance(body, dict):
             fake.forbid_namespace(body["namespace"], bool(body.get("forbidden", True)))
             self._send(200, {"forbidden": body["namespace"]})

@@ -125,3 +125,18 @@ def test_an_activation_is_an_event_on_its_namespace(fake: FakeKube, harness: Har
     harness.ctl.activations.activate("team-a", "CC-ALL", "U0LATE", timedelta(hours=1), "fix", late)
 
     assert [r[:4] for r in _seen(fake)] == [("team-a", "Namespace/team-a", "Normal", "Woken")]
+
+
+@pytest.mark.parametrize(("level", "reasons"), [("failures", ["SleepFailed"]), ("none", [])])
+def test_cluster_events_keeps_only_what_it_is_told(
+    fake: FakeKube, harness: Harness, level: str, reasons: list[str]
+) -> None:
+    """`cluster.events: failures` keeps a mass sleep at one request per workload changed."""
+    harness.service.events = level  # type: ignore[assignment]  # as wiring sets it from config
+    fake.inject("PATCH", r"/namespaces/team-b/cronjobs/report", 422, times=1)
+    fake.reset_counters()
+
+    harness.service.reconcile(at=NIGHT)
+
+    assert [e["reason"] for e in fake.events] == reasons
+    assert fake.requests[("POST", "Event")] == len(reasons)

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import render_status
 from bot.jobs import Jobs
 from bot.metrics import ServeMetrics
+from bot.slack.blocks import status_blocks
 from bot.slack.notice_blocks import notice_message
 from core.app import NamespaceCtl
 from core.clock import Clock
@@ -82,6 +84,12 @@ def test_a_morning_followed_until_ready_or_its_deadline(fake: FakeKube, ctl: Nam
         "team-b": "waking (0/1 ready)",  # the CronJob has nothing to wait for
         "team-c": "waking (0/2 ready)",
     }
+    # As Slack and the CLI show it.
+    report = ctl.schedule.status(MORNING)
+    slack = "\n".join(b["text"]["text"] for b in status_blocks(report, ctl.config))
+    assert "• `team-b`: awake, waking (0/1 ready) (0/2 workloads asleep" in slack
+    assert "• `team-c`: awake, waking (0/2 ready) (0/2 workloads asleep" in slack
+    assert "waking (0/2 ready)" in render_status(report, ctl.config)
     fake.reset_counters()
     first = jobs.readiness_pass(MORNING + timedelta(minutes=1))
 

@@ -109,8 +109,9 @@ def status_blocks(report: StatusReport, config: Config, only: str | None = None)
                 f", awake by activation until {local(n.window.ends_at, config)} for "
                 f"{mention(n.window.user_id)} ({escape(n.window.cost_center)})"
             )
+        state = f"{n.state}, {n.readiness}" if n.readiness else n.state
         lines.append(
-            f"• `{n.namespace}`: {n.state} ({n.sleeping}/{n.workloads} workloads asleep; "
+            f"• `{n.namespace}`: {state} ({n.sleeping}/{n.workloads} workloads asleep; "
             f"wanted {n.desired.value}{since})"
         )
     body = "\n".join(lines) or "no managed namespaces"
