@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from core.activation import ActivationService, Housekeeping, Opened
 from core.calendar import BusinessCalendar
@@ -37,7 +37,7 @@ from core.policy import Refusal, RefusalReason, lists_namespace
 from core.readiness import NamespaceCheck, Settled
 from core.report import Week, WeekSummary
 from core.service import NamespaceDetail, StatusReport, workload_statuses
-from core.worker import PassWorker
+from core.worker import PassName, PassWorker
 
 # The calendar reads records from this long before its start, so a window that began earlier
 # and is still open (or closed within the range) is found: no window lasts longer.
@@ -169,13 +169,21 @@ class Schedule:
         the cluster at every request; the first one before any pass reads it."""
         self._ctl.namespaces.status_from_last_pass = True
 
-    def run_passes_in_worker(self, config: Config) -> None:
-        """For the serving process: `reconcile` and `housekeeping` run in a worker process
-        (started at the first pass), which sends back what the pass read, our patches and
-        the notices it posted (see core.worker)."""
-        service = self._ctl.namespaces
-        offset = service.clock.now() - datetime.now(UTC)
-        self._worker = PassWorker(config, offset, service.last_read, service.outbox.tell_posted)
+    def use_worker(self, worker: PassWorker) -> None:
+        """For the serving process: `reconcile`, `housekeeping` and the readiness checks run
+        in `worker` (core.wiring.run_passes_in_worker builds it)."""
+        self._worker = worker
+
+    def handle(self, name: PassName, at: datetime, args: tuple[object, ...]) -> object:
+        """A request the serving process sent this (worker) process: its passes as they run
+        in-process, or a readiness check of what the serving process follows."""
+        if name == "reconcile":
+            return self._ctl.reconcile(at=at)
+        if name == "housekeeping":
+            return self.housekeeping_here(at)
+        if name == "assess_wakes" and args and isinstance(args[0], list):
+            return self._ctl.namespaces.assess_wakes(args[0], at)
+        raise ValueError(f"the pass worker cannot run {name!r} with {len(args)} argument(s)")
 
     @property
     def worker(self) -> PassWorker | None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 from core.activation import ActivationService
 from core.app import NamespaceCtl
 from core.calendar import BusinessCalendar
@@ -15,6 +19,7 @@ from core.leader import LeaderElector, LeaseElection, holder_identity, lease_nam
 from core.prewake import WakePlan
 from core.service import NamespaceService
 from core.store.factory import open_store
+from core.worker import ForwardedRead, PassName, PassWorker
 
 
 def open_cluster(settings: ClusterSettings) -> Cluster:
@@ -74,3 +79,35 @@ def build_elector(config: Config, ctl: NamespaceCtl) -> LeaderElector:
     timeout = max(0.5, settings.renew_deadline.total_seconds() / 2)
     lock = lease(lease_namespace(settings), settings.name, timeout)
     return LeaderElector(LeaseElection(lock, holder_identity(), settings))
+
+
+def run_passes_in_worker(ctl: NamespaceCtl, config: Config) -> None:
+    """`serve`'s passes in a worker process (core.worker), its front built by `pass_handler`
+    over the same configuration and product clock (the offset of `--now`)."""
+    service = ctl.services.namespaces
+    offset = service.clock.now() - datetime.now(UTC)
+    factory = functools.partial(pass_handler, config, offset)
+    ctl.schedule.use_worker(PassWorker(factory, service.last_read, service.outbox.tell_posted))
+
+
+class _WorkerFront:
+    """The worker process's handler: the front, its reads and notices sent to the parent."""
+
+    def __init__(self, ctl: NamespaceCtl) -> None:
+        self.ctl = ctl
+
+    def handle(self, name: PassName, at: datetime, args: tuple[Any, ...]) -> Any:
+        return self.ctl.schedule.handle(name, at, args)
+
+    def close(self) -> None:
+        self.ctl.close()
+
+
+def pass_handler(config: Config, offset: timedelta, reads: ForwardedRead) -> _WorkerFront:
+    """In the worker process: the front over `config`, on the parent's product clock."""
+    ctl = build_app(config, Clock(datetime.now(UTC) + offset))
+    services = ctl.services.namespaces
+    services.forward_reads(reads)
+    services.wakes.active = False  # the serving process follows what the passes woke
+    services.outbox.on_post(lambda notice: reads.send("posted", notice))
+    return _WorkerFront(ctl)

@@ -30,15 +30,11 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from core.cluster.base import WorkloadObject
-from core.config import Config
-
-if TYPE_CHECKING:
-    from core.app import NamespaceCtl
 from core.errors import NamespaceCtlError
 from core.inventory import Inventory, LastRead, NamespaceView, compact_view
 from core.models import WorkloadKind
@@ -68,13 +64,9 @@ class PassWorker:
     cluster lock already; a lock here too)."""
 
     def __init__(
-        self,
-        config: Config,
-        offset: timedelta,
-        reads: LastRead,
-        posted: Callable[[Notice], None],
+        self, factory: HandlerFactory, reads: LastRead, posted: Callable[[Notice], None]
     ) -> None:
-        self.config, self.offset = config, offset
+        self.factory = factory
         self.reads, self.posted = reads, posted
         self._lock = threading.Lock()
         self._process: multiprocessing.process.BaseProcess | None = None
@@ -118,7 +110,7 @@ class PassWorker:
         ours, theirs = context.Pipe()
         process = context.Process(
             target=worker_main,
-            args=(theirs, self.config, self.offset, logging.getLogger().getEffectiveLevel()),
+            args=(theirs, self.factory, logging.getLogger().getEffectiveLevel()),
             name="namespace-ctl-passes",
             daemon=True,
         )
@@ -240,22 +232,29 @@ def _portable_view(view: NamespaceView) -> NamespaceView:
     return small
 
 
-def worker_main(conn: Connection, config: Config, offset: timedelta, log_level: int) -> None:
-    """The child: build the front, then run each pass asked for until told to stop (None) or
-    the serving process is gone (EOF)."""
+class PassHandler(Protocol):
+    """What the worker process runs the requests with (built in the child by the factory
+    `core.wiring.pass_handler`: the front over the same configuration and clock)."""
+
+    def handle(self, name: PassName, at: datetime, args: tuple[Any, ...]) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+# Builds the child's handler around its ForwardedRead; must pickle (a module-level function,
+# or a functools.partial of one): the child is spawned.
+HandlerFactory = Callable[["ForwardedRead"], PassHandler]
+
+
+def worker_main(conn: Connection, factory: HandlerFactory, log_level: int) -> None:
+    """The child: build the handler, then run each request until told to stop (None) or the
+    serving process is gone (EOF)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the parent stops us
     logging.basicConfig(
         level=log_level, format="%(asctime)s %(levelname)s %(name)s [passes]: %(message)s"
     )
-    from core.clock import Clock
-    from core.wiring import build_app
-
-    ctl = build_app(config, Clock(datetime.now(UTC) + offset))
     reads = ForwardedRead(conn)
-    services = ctl.services.namespaces
-    services.forward_reads(reads)
-    services.wakes.active = False  # the serving process follows what the passes woke
-    services.outbox.on_post(lambda notice: reads.send("posted", notice))
+    handler = factory(reads)
     try:
         while True:
             try:
@@ -265,23 +264,16 @@ def worker_main(conn: Connection, config: Config, offset: timedelta, log_level: 
             if request is None:
                 return
             name, at, args = request
-            reads.send(*_run(ctl, name, at, args))
+            reads.send(*_run(handler, name, at, args))
     finally:
-        ctl.close()
+        handler.close()
 
 
-def _run(ctl: NamespaceCtl, name: PassName, at: datetime, args: tuple[Any, ...]) -> tuple[str, Any]:
-    """One request: the schedule's passes as the front runs them in-process, or a readiness
-    check of what the serving process follows."""
+def _run(
+    handler: PassHandler, name: PassName, at: datetime, args: tuple[Any, ...]
+) -> tuple[str, Any]:
     try:
-        if name == "reconcile":
-            value: Any = ctl.services.reconcile(at=at)
-        elif name == "housekeeping":
-            value = ctl.schedule.housekeeping_here(at)
-        elif name == "assess_wakes":
-            value = ctl.services.namespaces.assess_wakes(args[0], at)
-        else:
-            raise WorkerFailed(f"the pass worker does not know {name!r}")
+        value = handler.handle(name, at, args)
     except Exception as exc:
         log.exception("the %s pass at %s failed", name, at.isoformat())
         return "failed", _portable(exc)

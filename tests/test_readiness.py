@@ -22,7 +22,7 @@ from core.clock import Clock
 from core.config import Config
 from core.models import Notice, NoticeKind
 from core.readiness import pod_trouble
-from core.wiring import build_app
+from core.wiring import build_app, run_passes_in_worker
 from tests.fake_kube import FakeKube, workload
 from tests.harness import TEST_CONFIG, madrid
 
@@ -182,7 +182,7 @@ def test_an_activations_requester_is_told_when_it_is_ready(
 def test_the_checks_run_in_the_worker_and_settle_here(
     fake: FakeKube, ctl: NamespaceCtl, tmp_path: Path
 ) -> None:
-    ctl.schedule.run_passes_in_worker(ctl.config)
+    run_passes_in_worker(ctl, ctl.config)
     try:
         ctl.schedule.reconcile(at=NIGHT)
         fake.hold_ready("Deployment", "team-b", "web", 2)

@@ -28,7 +28,7 @@ from core.models import OperationType, RecordStatus, WorkloadKind
 from core.notices import Notice
 from core.scaling.base import ORIGINAL_NODE_SELECTOR, ORIGINAL_REPLICAS, ORIGINAL_SUSPEND
 from core.scaling.registry import strategy_for
-from core.wiring import build_app
+from core.wiring import build_app, run_passes_in_worker
 from core.worker import WorkerDied
 from tests.fake_kube import FakeKube, workload
 from tests.harness import TEST_CONFIG, madrid
@@ -130,7 +130,7 @@ def serving(fake: FakeKube, tmp_path: Path) -> Iterator[NamespaceCtl]:
     config = _config(fake, tmp_path)
     ctl = build_app(config, Clock(NIGHT))
     ctl.schedule.serve_status_from_last_pass()
-    ctl.schedule.run_passes_in_worker(config)
+    run_passes_in_worker(ctl, config)
     yield ctl
     ctl.schedule.stop_worker()
     ctl.close()
