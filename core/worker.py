@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -48,6 +49,7 @@ PassName = Literal["reconcile", "housekeeping", "assess_wakes"]
 WORKLOADS_PER_MESSAGE = 500
 PATCHED_FLUSH_SECONDS = 0.25
 STOP_TIMEOUT = 10.0
+WORKER_NICENESS = 5
 
 
 class WorkerDied(NamespaceCtlError):
@@ -250,6 +252,10 @@ def worker_main(conn: Connection, factory: HandlerFactory, log_level: int) -> No
     """The child: build the handler, then run each request until told to stop (None) or the
     serving process is gone (EOF)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the parent stops us
+    # A pass is background work: when the cores are busy, the serving process's acks and
+    # answers go first (the pass only takes longer).
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
     logging.basicConfig(
         level=log_level, format="%(asctime)s %(levelname)s %(name)s [passes]: %(message)s"
     )
