@@ -71,6 +71,7 @@ class Variant:
     server_threads: int | None = None  # waitress (serve's SERVER_THREADS: 8)
     ack_on_http_thread: bool = False
     switch_interval: float | None = None  # sys.setswitchinterval (CPython's default: 0.005)
+    gc_log: bool = False  # bench.serve_variant --gc-log: full collections in the bot's log
 
     def launcher_options(self) -> list[str]:
         options = []
@@ -82,6 +83,8 @@ class Variant:
             options.append("--ack-on-http-thread")
         if self.switch_interval:
             options += ["--switch-interval", str(self.switch_interval)]
+        if self.gc_log:
+            options.append("--gc-log")
         return options
 
 
@@ -89,6 +92,7 @@ HELP = ("help",)
 MEASURED = Variant("mixed burst during shutdown")
 QUIET = Variant("shutdown alone", commands=0)
 DIAGNOSES = (
+    Variant("mixed burst during shutdown, full collections logged", gc_log=True),
     Variant("mixed burst during shutdown, passes in-process", passes="in-process"),
     Variant("shutdown alone, passes in-process", commands=0, passes="in-process"),
     Variant("help-only burst, no shutdown", shutdown=False, mix=HELP),

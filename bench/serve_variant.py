@@ -6,6 +6,8 @@ the names `serve` looks up are replaced before it runs):
 - `--server-threads N`: waitress with N threads (serve's `SERVER_THREADS`, 8).
 - `--switch-interval S`: `sys.setswitchinterval(S)` (CPython's default is 0.005 s): how long
   a thread that wants the GIL waits before asking the holder to let go.
+- `--gc-log`: log every collection of the oldest generation longer than 20 ms (its duration
+  and what it collected) to stderr, to tell a collector pause from the rest.
 - `--ack-on-http-thread`: `/namespace` as an ack function plus a lazy listener with
   `process_before_response=True`: Bolt runs the ack on the HTTP server's thread and only the
   work (and the reply) on its pool. The fix proposed in bench/README.md.
@@ -61,12 +63,36 @@ def ack_on_http_thread() -> None:
     commands.register = register  # type: ignore[assignment]
 
 
+def log_full_collections(threshold_s: float = 0.02) -> None:
+    import gc
+    import time
+
+    started: dict[str, float] = {}
+
+    def timed(phase: str, info: dict[str, Any]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            started["at"] = time.perf_counter()
+            return
+        took = time.perf_counter() - started.pop("at", time.perf_counter())
+        if took >= threshold_s:
+            print(
+                f"gc: full collection {took * 1000:.0f} ms, {info.get('collected')} collected",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    gc.callbacks.append(timed)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.serve_variant", description=__doc__)
     parser.add_argument("--listener-workers", type=int)
     parser.add_argument("--server-threads", type=int)
     parser.add_argument("--switch-interval", type=float)
     parser.add_argument("--ack-on-http-thread", action="store_true")
+    parser.add_argument("--gc-log", action="store_true")
     parser.add_argument("cli", nargs=argparse.REMAINDER, help="-- then namespace-ctl's arguments")
     args = parser.parse_args(argv)
     import bot.serve
@@ -80,6 +106,8 @@ def main(argv: list[str]) -> int:
         sys.setswitchinterval(args.switch_interval)
     if args.ack_on_http_thread:
         ack_on_http_thread()
+    if args.gc_log:
+        log_full_collections()
     return cli_main(args.cli[1:] if args.cli[:1] == ["--"] else args.cli)
 
 
