@@ -15,6 +15,7 @@ The follower lives in the process that answers status (`serve`); the reads can r
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -332,6 +333,7 @@ def _one_pod(pod: dict[str, Any]) -> str:
     return ""
 
 
+@functools.cache
 def ready_kinds() -> frozenset[WorkloadKind]:
     """The kinds a wake waits for: those whose strategy has a readiness (not CronJobs)."""
     return frozenset(k for k in WorkloadKind if strategy_for(k).readiness({}) is not None)

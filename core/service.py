@@ -220,21 +220,26 @@ class NamespaceService:
         if plan is not None and start is not None and window:
             awake += plan.wave(window, start, at)
         result = OperationResult(operation="reconcile", at=epoch(at), dry_run=dry_run)
+        nights = self._open_shutdowns()  # one read for the pass (the three steps below)
         if not dry_run:
-            self._close_nights_of_deleted(inventory, at)
-        self._sleep(asleep, at, dry_run, result)
-        self._wake(awake, at, dry_run, result)
+            self._close_nights_of_deleted(inventory, nights, at)
+        self._sleep(asleep, at, dry_run, result, nights=nights)
+        self._wake(awake, at, dry_run, result, nights=nights)
         # An early wake before the business start is the plan, not a catch-up.
         self.announce(result, catch_up=not self._at_an_edge(at) and not window)
         return result
 
-    def _close_nights_of_deleted(self, inventory: Inventory, at: datetime) -> None:
+    def _close_nights_of_deleted(
+        self, inventory: Inventory, nights: dict[str, ActivityRecord], at: datetime
+    ) -> None:
         """A namespace deleted while asleep: its night ends when a pass finds it gone (reports
-        stop counting it asleep), and a namespace of the same name created later gets its own."""
+        stop counting it asleep), and a namespace of the same name created later gets its own.
+        The nights closed here leave `nights`."""
         ts = epoch(at)
-        for name, record in self._open_shutdowns().items():
+        for name, record in list(nights.items()):
             if name in inventory.namespaces or record.timestamp_start > ts:
                 continue
+            del nights[name]
             if self.store.close_record(name, record.timestamp_start, record.operation_type, ts):
                 message = (
                     f"namespace deleted while asleep: found gone by the pass at {at.isoformat()}"
@@ -410,10 +415,17 @@ class NamespaceService:
     # ---- sleep and wake --------------------------------------------------------------------
 
     def _sleep(
-        self, views: Iterable[NamespaceView], at: datetime, dry_run: bool, result: OperationResult
+        self,
+        views: Iterable[NamespaceView],
+        at: datetime,
+        dry_run: bool,
+        result: OperationResult,
+        *,
+        nights: dict[str, ActivityRecord] | None = None,
     ) -> None:
+        """`nights`: the open `auto_shutdown` records, when the caller has read them."""
         live = self._live_windows()
-        open_records = self._open_shutdowns()
+        open_records = self._open_shutdowns() if nights is None else nights
         batch: list[tuple[NamespaceResult, ActivityRecord | None, list[Item]]] = []
         new: list[tuple[int, ActivityRecord]] = []  # (index in batch, its night's record)
         views = list(views)
@@ -454,9 +466,15 @@ class NamespaceService:
         ns_result.hourly_cost = float(footprint(record.workloads).hourly_cost(self.rates))
 
     def _wake(
-        self, views: Iterable[NamespaceView], at: datetime, dry_run: bool, result: OperationResult
+        self,
+        views: Iterable[NamespaceView],
+        at: datetime,
+        dry_run: bool,
+        result: OperationResult,
+        *,
+        nights: dict[str, ActivityRecord] | None = None,
     ) -> None:
-        open_records = self._open_shutdowns()
+        open_records = self._open_shutdowns() if nights is None else nights
         batch: list[tuple[NamespaceResult, ActivityRecord | None, list[Item]]] = []
         for view in views:
             sleeping = view.sleeping_workloads()

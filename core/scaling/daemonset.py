@@ -149,8 +149,8 @@ class DaemonSetStrategy:
         if original or kept:  # our key back to what it was (none: taken out), the rest kept
             restored = {SLEEPING_NODE_LABEL: original.get(SLEEPING_NODE_LABEL)}
         patch = build_patch(obj, {ORIGINAL_NODE_SELECTOR: None}, _node_selector_patch(restored))
-        kept.update({k: v for k, v in original.items() if k == SLEEPING_NODE_LABEL})
-        if kept == original:
+        untouched = {k: v for k, v in original.items() if k != SLEEPING_NODE_LABEL} == kept
+        if untouched:
             return Plan(OutcomeStatus.CHANGED, patch, "nodeSelector restored")
         return Plan(
             OutcomeStatus.CHANGED, patch, "nodeSelector restored with the changes made while asleep"
