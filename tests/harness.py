@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,8 +15,9 @@ from core.app import NamespaceCtl
 from core.calendar import BusinessCalendar
 from core.clock import FrozenClock
 from core.cluster.base import Cluster
+from core.cluster.kube import KubeCluster
 from core.cluster.simulated import SimulatedCluster
-from core.config import Config
+from core.config import ClusterSettings, Config
 from core.inventory import Exclusions
 from core.models import WorkloadKind
 from core.notices import Outbox
@@ -23,6 +26,7 @@ from core.service import NamespaceService
 from core.store.base import Store
 from core.store.sqlite import SqliteStore
 from tests.builders import Obj, our_annotations, spec_state, write_manifests
+from tests.fake_kube import FakeKube
 
 MADRID = ZoneInfo("Europe/Madrid")
 
@@ -121,3 +125,16 @@ def make_harness(
     activation = ActivationService(namespaces=service, config=cfg)
     activation.seed_cost_centers(clock.now())
     return Harness(cluster, store, service, clock, cfg, activation)
+
+
+@contextmanager
+def kube_harness(
+    fake: FakeKube, tmp_path: Path, at: datetime, retries: int = 0, **config: Any
+) -> Iterator[Harness]:
+    """A harness over the fake API server through the real client (closed afterwards)."""
+    kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+    cluster = KubeCluster(ClusterSettings(kubeconfig=str(kubeconfig), retries=retries))
+    try:
+        yield make_harness(tmp_path, [], at=at, cluster=cluster, **config)
+    finally:
+        cluster.close()

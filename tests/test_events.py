@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core.cluster.kube import KubeCluster
-from core.config import ClusterSettings
 from tests.fake_kube import FakeKube, workload
-from tests.harness import Harness, madrid, make_harness
+from tests.harness import Harness, kube_harness, madrid
 
 NIGHT = madrid(2026, 12, 14, 20)
 MORNING = madrid(2026, 12, 15, 7)
@@ -30,12 +28,8 @@ def fake() -> Iterator[FakeKube]:
 
 @pytest.fixture
 def harness(fake: FakeKube, tmp_path: Path) -> Iterator[Harness]:
-    settings = ClusterSettings(
-        kubeconfig=str(fake.write_kubeconfig(tmp_path / "kubeconfig")), retries=0
-    )
-    cluster = KubeCluster(settings)
-    yield make_harness(tmp_path, [], at=NIGHT, cluster=cluster)
-    cluster.close()
+    with kube_harness(fake, tmp_path, NIGHT) as h:
+        yield h
 
 
 def _seen(fake: FakeKube) -> list[tuple[str, str, str, str, str]]:

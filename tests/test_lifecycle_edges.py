@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core.cluster.kube import KubeCluster
-from core.config import ClusterSettings
 from core.models import ActivityRecord, OperationType, RecordStatus
 from core.report import parse_week
 from tests.fake_kube import FakeKube, workload
-from tests.harness import MADRID, Harness, madrid, make_harness
+from tests.harness import MADRID, Harness, kube_harness, madrid
 
 NIGHT = madrid(2026, 12, 14, 20)  # Monday of 2026-W51
 MORNING = madrid(2026, 12, 15, 7)
@@ -30,12 +28,8 @@ def fake() -> Iterator[FakeKube]:
 
 @pytest.fixture
 def harness(fake: FakeKube, tmp_path: Path) -> Iterator[Harness]:
-    settings = ClusterSettings(
-        kubeconfig=str(fake.write_kubeconfig(tmp_path / "kubeconfig")), retries=0
-    )
-    cluster = KubeCluster(settings)
-    yield make_harness(tmp_path, [], at=NIGHT, cluster=cluster)
-    cluster.close()
+    with kube_harness(fake, tmp_path, NIGHT) as h:
+        yield h
 
 
 def _records(h: Harness, namespace: str, kind: OperationType) -> list[ActivityRecord]:

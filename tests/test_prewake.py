@@ -5,19 +5,17 @@ API server (its pods held back with `hold_ready`), with the product's clock set 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from core.cluster.kube import KubeCluster
-from core.config import ClusterSettings
 from core.models import OperationType
 from core.prewake import WAKE_PRIORITY, percentile
 from tests.fake_kube import FakeKube, workload
-from tests.harness import Harness, madrid, make_harness
+from tests.harness import Harness, kube_harness, madrid
 
 MONDAY_NIGHT = madrid(2026, 12, 14, 20)
 TUESDAY = madrid(2026, 12, 15, 7)
@@ -33,11 +31,13 @@ def fake() -> Iterator[FakeKube]:
         yield server
 
 
-def _harness(fake: FakeKube, tmp_path: Path, **wake: Any) -> Harness:
-    settings = ClusterSettings(
-        kubeconfig=str(fake.write_kubeconfig(tmp_path / "kubeconfig")), retries=0
-    )
-    return make_harness(tmp_path, [], at=MONDAY_NIGHT, cluster=KubeCluster(settings), wake=wake)
+@pytest.fixture
+def harnesses(fake: FakeKube, tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+    """`harnesses(lead_time=...)`: a harness with those `wake` keys (its client closed after)."""
+    with ExitStack() as stack:
+        yield lambda **wake: stack.enter_context(
+            kube_harness(fake, tmp_path, MONDAY_NIGHT, wake=wake)
+        )
 
 
 def _woken_at(h: Harness, namespace: str) -> list[datetime]:
@@ -55,9 +55,9 @@ def _minute(h: Harness, at: datetime) -> None:
 
 
 def test_auto_wakes_a_slow_namespace_early_enough_to_be_ready_at_opening(
-    fake: FakeKube, tmp_path: Path
+    fake: FakeKube, harnesses: Callable[..., Harness]
 ) -> None:
-    h = _harness(fake, tmp_path, lead_time="auto")
+    h = harnesses(lead_time="auto")
     h.ctl.schedule.reconcile(at=MONDAY_NIGHT)
     # Tuesday: everything wakes at 07:00; team-b's pods take 12 minutes.
     fake.hold_ready("Deployment", "team-b", "web", 0)
@@ -96,8 +96,10 @@ def test_auto_wakes_a_slow_namespace_early_enough_to_be_ready_at_opening(
     assert [r.ready_seconds for r in startups] == [720, 720]
 
 
-def test_waves_by_priority_within_the_concurrency_limit(fake: FakeKube, tmp_path: Path) -> None:
-    h = _harness(fake, tmp_path, lead_time="30m", max_concurrent_namespaces=1)
+def test_waves_by_priority_within_the_concurrency_limit(
+    fake: FakeKube, harnesses: Callable[..., Harness]
+) -> None:
+    h = harnesses(lead_time="30m", max_concurrent_namespaces=1)
     h.ctl.schedule.reconcile(at=MONDAY_NIGHT)
     fake.hold_ready("Deployment", "team-c", "web", 0)
 
@@ -125,9 +127,13 @@ def test_waves_by_priority_within_the_concurrency_limit(fake: FakeKube, tmp_path
     ],
 )
 def test_an_early_pass_never_wakes_a_night_that_is_not_ending(
-    fake: FakeKube, tmp_path: Path, slept: datetime, early: datetime, opening: datetime
+    fake: FakeKube,
+    harnesses: Callable[..., Harness],
+    slept: datetime,
+    early: datetime,
+    opening: datetime,
 ) -> None:
-    h = _harness(fake, tmp_path, lead_time="30m")
+    h = harnesses(lead_time="30m")
     h.ctl.schedule.reconcile(at=slept)
 
     _minute(h, early)
@@ -141,8 +147,8 @@ def test_an_early_pass_never_wakes_a_night_that_is_not_ending(
     }
 
 
-def test_without_a_lead_nothing_changes(fake: FakeKube, tmp_path: Path) -> None:
-    h = _harness(fake, tmp_path)
+def test_without_a_lead_nothing_changes(fake: FakeKube, harnesses: Callable[..., Harness]) -> None:
+    h = harnesses()
     h.ctl.schedule.reconcile(at=MONDAY_NIGHT)
     fake.reset_counters()
 
