@@ -63,6 +63,16 @@ def ack_on_http_thread() -> None:
     commands.register = register  # type: ignore[assignment]
 
 
+def census(top: int = 8) -> str:
+    """The objects the collector tracks, and the most common types among them."""
+    import gc
+    from collections import Counter
+
+    tracked = gc.get_objects()
+    kinds = Counter(type(o).__name__ for o in tracked).most_common(top)
+    return f"{len(tracked)} tracked: " + ", ".join(f"{name} {n}" for name, n in kinds)
+
+
 def log_full_collections(threshold_s: float = 0.02) -> None:
     import gc
     import time
@@ -78,7 +88,8 @@ def log_full_collections(threshold_s: float = 0.02) -> None:
         took = time.perf_counter() - started.pop("at", time.perf_counter())
         if took >= threshold_s:
             print(
-                f"gc: full collection {took * 1000:.0f} ms, {info.get('collected')} collected",
+                f"gc: full collection {took * 1000:.0f} ms, {info.get('collected')} collected,"
+                f" {census()}",
                 file=sys.stderr,
                 flush=True,
             )

@@ -29,7 +29,6 @@ from core.costs import DEFAULT_RATES, Footprint, Rates, footprint, money, percen
 from core.inventory import Exclusions, NamespaceView, read_inventory
 from core.models import ActivityRecord, OperationType, WorkloadSnapshot
 from core.report import Week, iso_week
-from core.scaling.registry import strategy_for
 from core.store.base import Store
 
 DEFAULT_RATES_SOURCE = "AWS Fargate on-demand us-east-1"
@@ -220,7 +219,7 @@ def _namespace_estimate(
         snapshots = shutdown.workloads
     else:
         source = "cluster"
-        snapshots = [strategy_for(kind).snapshot(obj) for kind, obj in view.workloads]
+        snapshots = view.snapshots
     needs = footprint(snapshots)
     always_on, saved = _cost(needs, rates, 168), _cost(needs, rates, week.asleep_hours)
     return NamespaceEstimate(

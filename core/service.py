@@ -618,7 +618,7 @@ def _shutdown_record(view: NamespaceView, ts: int) -> ActivityRecord:
         operation_type=OperationType.AUTO_SHUTDOWN,
         status=RecordStatus.ACTIVE,
         user_id="namespace-ctl",
-        workloads=view.facts.snapshots,
+        workloads=view.snapshots,
     )
 
 
@@ -657,8 +657,8 @@ def _namespace_status(
         namespace=view.name,
         excluded=view.excluded_reason,
         desired=desired,
-        state=_state_word(len(view.workloads), sleeping, running),
-        workloads=len(view.workloads),
+        state=_state_word(facts.workloads, sleeping, running),
+        workloads=facts.workloads,
         sleeping=sleeping,
         asleep_since=shutdown.timestamp_start if shutdown and window is None else None,
         window=window,
@@ -679,10 +679,10 @@ def _hourly_cost(
     rates: Rates,
 ) -> float:
     if shutdown is not None and shutdown.workloads and window is None:
-        snapshots = shutdown.workloads
+        needs = footprint(shutdown.workloads)
     else:
-        snapshots = view.facts.snapshots
-    return float(round(footprint(snapshots).hourly_cost(rates), 4))
+        needs = view.facts.footprint
+    return float(round(needs.hourly_cost(rates), 4))
 
 
 def _state_word(total: int, sleeping: int, running: int) -> str:

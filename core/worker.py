@@ -49,7 +49,7 @@ PassName = Literal["reconcile", "housekeeping", "assess_wakes"]
 WORKLOADS_PER_MESSAGE = 500
 PATCHED_FLUSH_SECONDS = 0.25
 STOP_TIMEOUT = 10.0
-WORKER_NICENESS = 5
+WORKER_NICENESS = 10
 
 
 class WorkerDied(NamespaceCtlError):
@@ -227,11 +227,9 @@ class ForwardedRead(LastRead):
 
 
 def _portable_view(view: NamespaceView) -> NamespaceView:
-    """The view compacted, its facts worked out (they travel with it: a cached property is in
-    the instance's dict), so the serving process never works them out for a whole read."""
-    small = compact_view(view)
-    _ = small.facts
-    return small
+    """The view compacted and packed, its facts worked out: the serving process never works
+    them out for a whole read, and unpickles each view's workloads as one bytes object."""
+    return compact_view(view).packed()
 
 
 class PassHandler(Protocol):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import pickle
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -9,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from core.inventory import Inventory, SharedRead, SingleFlight
-from tests.builders import team_namespace
+from core.cluster.base import NamespaceInfo
+from core.inventory import Inventory, LastRead, NamespaceView, SharedRead, SingleFlight
+from core.models import WorkloadKind
+from core.service import workload_statuses
+from tests.builders import cronjob, daemonset, deployment, statefulset, team_namespace
 from tests.harness import madrid, make_harness
 
 
@@ -112,3 +117,70 @@ def test_single_flight_shares_a_call_per_key_and_keeps_nothing_after() -> None:
 
     assert answers == {"report at 100"} and calls == [100]
     assert flight(100, lambda: "afresh") == "afresh"  # the shared answer was not kept
+
+
+# ---- packed views: what `serve` keeps of the pass worker's read ---------------------------------
+
+
+def _view(name: str, replicas: int = 2) -> NamespaceView:
+    workloads = [
+        (WorkloadKind.DEPLOYMENT, deployment(name, "web", replicas=replicas)),
+        (WorkloadKind.STATEFULSET, statefulset(name, "db")),
+        (WorkloadKind.DAEMONSET, daemonset(name, "agent")),
+        (WorkloadKind.CRONJOB, cronjob(name, "nightly")),
+    ]
+    return NamespaceView(NamespaceInfo(name=name), None, workloads)
+
+
+def test_a_packed_view_shows_what_the_whole_one_shows() -> None:
+    whole = _view("team-a")
+    packed = pickle.loads(pickle.dumps(whole.packed()))
+
+    assert packed.is_packed and packed.facts_known and not whole.is_packed
+    assert packed.facts == whole.facts and packed.facts.footprint.pods > 0
+    assert packed.workloads == whole.workloads and packed.workload_count == 4
+    assert packed.snapshots == whole.snapshots
+    assert workload_statuses(packed) == workload_statuses(whole)
+    assert packed.packed() is packed and packed.own_copy() is packed
+
+
+def test_a_packed_read_leaves_the_collector_a_few_objects_per_namespace() -> None:
+    """Why views are packed: the serving process's full collections walk every object the
+    collector tracks (a whole read was about 12 per workload)."""
+    whole = {f"team-{i}": _view(f"team-{i}") for i in range(200)}
+    blobs = {
+        "whole": pickle.dumps(whole),
+        "packed": pickle.dumps({name: view.packed() for name, view in whole.items()}),
+    }
+    tracked = {}
+    for form, blob in blobs.items():
+        gc.collect()
+        before = len(gc.get_objects())
+        kept = pickle.loads(blob)
+        gc.collect()  # what the collector would untrack (dicts of atoms), it has
+        tracked[form] = (len(gc.get_objects()) - before) / len(kept)
+        del kept
+
+    assert tracked["packed"] <= 8, tracked  # the view, its info, its facts
+    assert tracked["whole"] >= 4 * 8, tracked
+
+
+def test_our_patch_on_a_packed_view_makes_a_new_packed_view_and_keeps_the_old() -> None:
+    reads = LastRead()
+    reads.remember(Inventory(namespaces={"team-a": _view("team-a").packed()}), read_at=1)
+    old = _latest_view(reads, "team-a")
+    patched = deployment("team-a", "web", replicas=0)
+
+    reads.patched(WorkloadKind.DEPLOYMENT, patched)
+
+    new = _latest_view(reads, "team-a")
+    assert new is not old and new.is_packed
+    assert dict(new.workloads)[WorkloadKind.DEPLOYMENT] == patched
+    assert new.facts.running == old.facts.running - 1
+    assert dict(old.workloads)[WorkloadKind.DEPLOYMENT]["spec"]["replicas"] == 2
+
+
+def _latest_view(reads: LastRead, name: str) -> NamespaceView:
+    latest = reads.latest()
+    assert latest is not None
+    return latest[0].namespaces[name]

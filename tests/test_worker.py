@@ -30,7 +30,7 @@ from core.notices import Notice
 from core.scaling.base import ORIGINAL_NODE_SELECTOR, ORIGINAL_REPLICAS, ORIGINAL_SUSPEND
 from core.scaling.registry import strategy_for
 from core.wiring import build_app, run_passes_in_worker
-from core.worker import WorkerDied
+from core.worker import WORKER_NICENESS, WorkerDied
 from tests.fake_kube import FakeKube, workload
 from tests.harness import TEST_CONFIG, madrid
 
@@ -162,16 +162,17 @@ def test_a_pass_in_the_worker_sleeps_records_notifies_and_feeds_status(
     assert worker is not None and worker.started == 1
     assert worker.pid is not None and worker.pid != os.getpid()
     # Background work: the serving process's acks go first when the cores are busy.
-    assert psutil.Process(worker.pid).nice() == min(19, psutil.Process().nice() + 5)
+    assert psutil.Process(worker.pid).nice() == min(19, psutil.Process().nice() + WORKER_NICENESS)
     assert result.ok and not chores.ended
     assert set(_replicas(fake).values()) == {0}
     assert _open_nights(serving) == list(TEAMS)
     # The shutdown summary, posted in the worker, woke this process's listeners.
     assert [n.kind.value for n in posted] == ["shutdown"]
-    # Each view came with its facts worked out in the worker (none to work out here).
+    # Each view came packed, with its facts worked out in the worker (none to work out here).
     latest = serving.services.namespaces.last_read.latest()
     assert latest is not None
-    assert all("facts" in vars(view) for view in latest[0].namespaces.values())
+    views = latest[0].namespaces.values()
+    assert all(view.is_packed and view.facts_known for view in views)
     # Status is what the worker read, with the objects its patches stored: no request here.
     fake.reset_counters()
     report = serving.schedule.status(NIGHT)
@@ -192,7 +193,7 @@ def test_a_read_that_patches_nothing_comes_with_its_facts(
     assert result.ok and not result.namespaces
     latest = serving.services.namespaces.last_read.latest()
     assert latest is not None and set(latest[0].namespaces) == set(TEAMS)
-    assert all("facts" in vars(view) for view in latest[0].namespaces.values())
+    assert all(view.is_packed and view.facts_known for view in latest[0].namespaces.values())
     fake.reset_counters()
     states = {n.namespace: n.state for n in serving.schedule.status(NIGHT).namespaces}
     assert states == dict.fromkeys(TEAMS, "awake") and fake.total_requests == 0
