@@ -72,6 +72,7 @@ class Variant:
     ack_on_http_thread: bool = False
     switch_interval: float | None = None  # sys.setswitchinterval (CPython's default: 0.005)
     gc_log: bool = False  # bench.serve_variant --gc-log: full collections in the bot's log
+    sample_stacks: bool = False  # bench.serve_variant --sample-stacks: where the bot's threads run
 
     def launcher_options(self) -> list[str]:
         options = []
@@ -85,6 +86,8 @@ class Variant:
             options += ["--switch-interval", str(self.switch_interval)]
         if self.gc_log:
             options.append("--gc-log")
+        if self.sample_stacks:
+            options += ["--sample-stacks", str(RESULTS / "ack-stacks.txt")]
         return options
 
 
@@ -93,6 +96,7 @@ MEASURED = Variant("mixed burst during shutdown")
 QUIET = Variant("shutdown alone", commands=0)
 DIAGNOSES = (
     Variant("mixed burst during shutdown, full collections logged", gc_log=True),
+    Variant("mixed burst during shutdown, stacks sampled", sample_stacks=True),
     Variant("mixed burst during shutdown, passes in-process", passes="in-process"),
     Variant("shutdown alone, passes in-process", commands=0, passes="in-process"),
     Variant("help-only burst, no shutdown", shutdown=False, mix=HELP),
@@ -100,6 +104,7 @@ DIAGNOSES = (
     Variant("help-only burst during shutdown", mix=HELP),
     Variant("help-only burst during shutdown, C=8", mix=HELP, concurrency=8),
     Variant("mixed burst during shutdown, Bolt pool 64", listener_workers=64),
+    Variant("mixed burst during shutdown, 32 server threads", server_threads=32),
     Variant("help-only burst during shutdown, GIL switch 1 ms", mix=HELP, switch_interval=0.001),
     Variant("mixed burst during shutdown, ack on HTTP thread", ack_on_http_thread=True),
     Variant(

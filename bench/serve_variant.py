@@ -97,6 +97,70 @@ def log_full_collections(threshold_s: float = 0.02) -> None:
     gc.callbacks.append(timed)
 
 
+WAITING = frozenset(
+    {
+        "wait",
+        "select",
+        "poll",
+        "acquire",
+        "sleep",
+        "accept",
+        "_recv",
+        "recv",
+        "readinto",
+        "recv_into",
+        "_wait_for_tstate_lock",
+        "get",
+        "_worker",
+        "serve_forever",
+        "handle_read",
+    }
+)
+
+
+def sample_stacks(path: str, interval_s: float = 0.002) -> None:
+    """Every `interval_s`, note where each thread that is not waiting is (its innermost three
+    frames); at exit write the counts, most frequent first, to `path`, each with the
+    perf_counter second of its first and last sample."""
+    import atexit
+    import threading
+    import time
+    from collections import Counter
+
+    counts: Counter[str] = Counter()
+    timeline: list[tuple[float, str]] = []
+    me = threading.get_ident()
+
+    def where(frame: Any) -> str:
+        names = []
+        while frame is not None and len(names) < 3:
+            code = frame.f_code
+            names.append(f"{code.co_filename.rsplit('/', 2)[-1]}:{code.co_name}:{frame.f_lineno}")
+            frame = frame.f_back
+        return " < ".join(names)
+
+    def run() -> None:
+        while True:
+            time.sleep(interval_s)
+            now = time.perf_counter()
+            for ident, frame in sys._current_frames().items():
+                if ident != me and frame.f_code.co_name not in WAITING:
+                    at = where(frame)
+                    counts[at] += 1
+                    timeline.append((now, at))
+
+    def write() -> None:
+        with open(path, "w", encoding="utf-8") as out:
+            for at, n in counts.most_common(60):
+                out.write(f"{n:6d}  {at}\n")
+            out.write("\n# timeline (second, where)\n")
+            for now, at in timeline:
+                out.write(f"{now:.3f} {at}\n")
+
+    threading.Thread(target=run, name="stack-sampler", daemon=True).start()
+    atexit.register(write)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.serve_variant", description=__doc__)
     parser.add_argument("--listener-workers", type=int)
@@ -104,6 +168,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--switch-interval", type=float)
     parser.add_argument("--ack-on-http-thread", action="store_true")
     parser.add_argument("--gc-log", action="store_true")
+    parser.add_argument("--sample-stacks", metavar="FILE")
     parser.add_argument("cli", nargs=argparse.REMAINDER, help="-- then namespace-ctl's arguments")
     args = parser.parse_args(argv)
     import bot.serve
@@ -119,6 +184,8 @@ def main(argv: list[str]) -> int:
         ack_on_http_thread()
     if args.gc_log:
         log_full_collections()
+    if args.sample_stacks:
+        sample_stacks(args.sample_stacks)
     return cli_main(args.cli[1:] if args.cli[:1] == ["--"] else args.cli)
 
 
