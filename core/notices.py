@@ -74,6 +74,7 @@ class Outbox:
         self.store = store
         self._callbacks: list[PostCallback] = []
         self._lock = threading.Lock()
+        self.posted = 0  # notices posted (or told of) so far: "anything new since?"
 
     def on_post(self, callback: PostCallback) -> None:
         """Call `callback(notice)` after each notice newly posted (e.g. to wake a notifier)."""
@@ -154,6 +155,7 @@ class Outbox:
 
     def _tell(self, notice: Notice) -> None:
         with self._lock:
+            self.posted += 1
             callbacks = list(self._callbacks)
         for callback in callbacks:
             try:

@@ -29,6 +29,7 @@ from bot.slack.blocks import (
     DENY_REASON_FIELD,
     DENY_VIEW,
 )
+from bot.slack.notifier import SlackNotifier
 from core.models import RequestStatus
 from tests.builders import deployment, namespace, team_namespace
 from tests.fake_slack import TEAM_ID, FakeSlack, post_signed
@@ -47,6 +48,7 @@ class Bot:
     h: Harness
     slack: FakeSlack
     url: str
+    notifier: SlackNotifier
 
     # ---- signed requests ------------------------------------------------------------------------
 
@@ -247,7 +249,7 @@ def running_bot(tmp_path: Path) -> Iterator[Bot]:
         )
         thread.start()
         try:
-            yield Bot(h, slack, f"http://127.0.0.1:{server.server_port}")
+            yield Bot(h, slack, f"http://127.0.0.1:{server.server_port}", notifier_of(app))
         finally:
             server.shutdown()
             thread.join(timeout=5)
@@ -458,6 +460,29 @@ def test_extend_and_deactivate_a_live_window(bot: Bot) -> None:
     assert "window ended" in text_of(bot.command("deactivate pay-api"))
     assert bot.replicas("pay-api", "api") == 0 and bot.h.activation.slots() == []
     assert "not found" in text_of(bot.command("deactivate pay-api"))
+
+
+def test_a_command_delivers_what_it_posted_before_its_reply_and_reads_nothing_else(
+    bot: Bot,
+) -> None:
+    """The outbox is read after a command only when the command posted a notice: in a burst of
+    `help`, `list` and `status`, one read per command would compete with the next acks."""
+    before = bot.notifier.last_drain
+    for text in ("help", "list", "status", "activate"):
+        bot.command(text)
+    assert bot.notifier.last_drain is before  # nothing posted, nothing read
+
+    bot.h.activation.activate("pay-api", "CC-PAY", ANA, timedelta(hours=2), "hotfix", LATE)
+    bot.notifier.drain()
+    bot.slack.forget()
+    reply = bot.command("deactivate pay-api")
+
+    assert "window ended" in text_of(reply)
+    assert bot.notifier.last_drain.delivered == 1
+    methods = [method for method, _ in bot.slack.calls()]
+    assert methods[0] == "chat.postMessage" and methods[1].startswith("response:"), methods
+    [said] = bot.slack.calls("chat.postMessage")  # delivered before the reply was sent
+    assert "pay-api" in said[1]["text"]
 
 
 WORDS = st.sampled_from(

@@ -281,6 +281,7 @@ SUBCOMMANDS: dict[str, Handler] = {
 def run(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
     """Dispatch one invocation; every outcome is a reply, never an exception."""
     handler = SUBCOMMANDS.get(inv.subcommand)
+    posted_before = deps.notifier.outbox.posted
     try:
         if handler is None:
             raise UsageError(None, f"unknown subcommand {inv.subcommand!r}")
@@ -292,7 +293,11 @@ def run(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
     except Exception:
         log.exception("/namespace %s by %s failed", inv.subcommand, inv.user)
         return Reply("something went wrong", ui.error_blocks())
-    deps.deliver_notices()  # e.g. a window ended by `deactivate`
+    # What the command posted (e.g. a window ended by `deactivate`), delivered before the reply;
+    # a command that posted nothing (help, list, status) does not read the outbox: in a burst of
+    # fifty, fifty reads would compete with the next acks.
+    if deps.notifier.outbox.posted != posted_before:
+        deps.deliver_notices()
     return reply
 
 
