@@ -12,7 +12,7 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from bot.slack.app import create_app, create_flask_app
+from bot.slack.app import create_app, create_flask_app, notifier_of
 from tests.fake_slack import FakeSlack
 from tests.harness import make_harness
 from tests.test_slack_bot import LATE, SECRET, Bot, _objects, running_bot
@@ -79,7 +79,7 @@ def test_slack_unreachable_is_answered_200_at_once(tmp_path: Path) -> None:
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
-            bot = Bot(h, slack, f"http://127.0.0.1:{server.server_port}")
+            bot = Bot(h, slack, f"http://127.0.0.1:{server.server_port}", notifier_of(app))
             body, _ = bot.command_body("status")
             started = time.monotonic()
             status, text = bot.post(body)
