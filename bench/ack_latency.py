@@ -106,6 +106,7 @@ DIAGNOSES = (
     Variant("mixed burst during shutdown, Bolt pool 64", listener_workers=64),
     Variant("mixed burst during shutdown, 32 server threads", server_threads=32),
     Variant("help-only burst during shutdown, GIL switch 1 ms", mix=HELP, switch_interval=0.001),
+    Variant("mixed burst during shutdown, GIL switch 1 ms", switch_interval=0.001),
     Variant("mixed burst during shutdown, ack on HTTP thread", ack_on_http_thread=True),
     Variant(
         "mixed burst during shutdown, ack on HTTP thread, GIL switch 1 ms",
