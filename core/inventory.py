@@ -77,7 +77,8 @@ class NamespaceView:
         self._snapshots: list[WorkloadSnapshot] | None = None
 
     def __repr__(self) -> str:
-        return f"NamespaceView({self.name!r}, {self.workload_count} workloads)"
+        # Never the facts: working them out here would cache them for a view still being read.
+        return f"NamespaceView({self.name!r}, packed={self.is_packed})"
 
     @property
     def name(self) -> str:
