@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -221,8 +222,9 @@ def _objects() -> list[dict[str, Any]]:
 
 
 @contextmanager
-def running_bot(tmp_path: Path) -> Iterator[Bot]:
-    """The bot served on loopback after the shutdown, at 22:00 on a Tuesday."""
+def running_bot(tmp_path: Path, work: Executor | None = None) -> Iterator[Bot]:
+    """The bot served on loopback after the shutdown, at 22:00 on a Tuesday (its listeners'
+    work on `work`, the app's own pool by default)."""
     with FakeSlack() as slack:
         h = make_harness(
             tmp_path,
@@ -237,7 +239,7 @@ def running_bot(tmp_path: Path) -> Iterator[Bot]:
         )
         h.service.shutdown(at=NIGHT)
         h.clock.set(LATE)
-        app = create_app(h.ctl, h.config, "xoxb-test-token", SECRET, h.clock)
+        app = create_app(h.ctl, h.config, "xoxb-test-token", SECRET, h.clock, work=work)
         # The setup's shutdown summary is delivered before the bot serves: tests see only theirs.
         assert notifier_of(app).drain() == 1
         setup = slack.forget()

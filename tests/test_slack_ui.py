@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -315,6 +316,55 @@ def home_opened(user: str, tab: str = "home") -> dict[str, Any]:
         "event_time": int(time.time()),
         "event": {"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": tab},
     }
+
+
+class HeldWork(Executor):
+    """A work pool that runs each job at once until `hold()`, then nothing until `release()`:
+    what a listener does after its ack."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Callable[[], Any]] = []
+        self.holding = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.jobs.append(lambda: fn(*args, **kwargs))
+        if not self.holding:
+            self.release()
+        return Future()
+
+    def hold(self) -> None:
+        self.holding = True
+
+    def release(self) -> None:
+        jobs, self.jobs = self.jobs, []
+        for job in jobs:
+            job()
+
+
+def test_every_listener_answers_slack_before_its_work_runs(tmp_path: Path) -> None:
+    """Listeners run on the HTTP thread (`process_before_response`): the HTTP answer to a
+    command, a click and an event never waits for what follows the ack."""
+    held = HeldWork()
+    with running_bot(tmp_path, work=held) as bot:
+        posted = bot.request_activation()
+        before = len(bot.slack.calls())
+        held.hold()
+        body, name = bot.command_body("help")
+        assert bot.post(body)[0] == 200
+        payload, deny = bot.click_payload(DENY_ACTION, posted.request_id, LEAD, posted.ts)
+        assert bot.send_payload(payload)[0] == 200
+        unknown, _ = bot.click_payload("launch_rockets", "x", MALLORY, "1.0")
+        assert bot.send_payload(unknown)[0] == 200
+        assert bot.post_json(home_opened(ANA))[0] == 200
+        assert len(held.jobs) == 4 and len(bot.slack.calls()) == before
+
+        held.release()
+        bot.slack.wait_for(f"response:{name}")
+        assert bot.opened_view(f"trigger-{deny}")["callback_id"] == DENY_VIEW
+        [told] = bot.slack.wait_for("chat.postEphemeral", where=lambda p: p["user"] == MALLORY)
+        assert "not one namespace-ctl knows" in text_of(told)
+        [published] = bot.slack.wait_for("views.publish")
+        assert published["user_id"] == ANA
 
 
 def test_app_home_shows_windows_requests_bookings_edges_and_the_week(bot: Bot) -> None:

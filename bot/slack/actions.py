@@ -152,6 +152,10 @@ def handle_deny(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
     gone or decided is said so at once."""
     ack()
     deps = deps_of(context)
+    deps.later(lambda: open_deny_form(deps, body, client), "opening a deny form")
+
+
+def open_deny_form(deps: BotDeps, body: dict[str, Any], client: WebClient) -> None:
     user, request_id = user_of(body), clicked_value(body)
     channel, ts = where(body)
     try:
@@ -197,8 +201,12 @@ def extend(deps: BotDeps, body: dict[str, Any], client: WebClient) -> None:
     tell_clicker(client, channel, user, [ui.section(text)], f"{slot.namespace} extended")
 
 
-def handle_unknown(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+def handle_unknown(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
+    deps_of(context).later(lambda: tell_unknown(body, client), "answering an unknown button")
+
+
+def tell_unknown(body: dict[str, Any], client: WebClient) -> None:
     channel, _ = where(body)
     text = (
         "That button is not one namespace-ctl knows (the message may be out of date): "

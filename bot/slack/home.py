@@ -91,6 +91,10 @@ def handle_home_opened(event: dict[str, Any], client: WebClient, context: BoltCo
     if not isinstance(user, str) or not user or event.get("tab", "home") != "home":
         return
     deps = deps_of(context)
+    deps.later(lambda: publish_home(deps, client, user), "publishing a Home tab")
+
+
+def publish_home(deps: BotDeps, client: WebClient, user: str) -> None:
     try:
         at = deps.clock.now()
         week = deps.ctl.reports.week(iso_week(at, deps.config.zone), at)

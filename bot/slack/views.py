@@ -102,7 +102,11 @@ def handle_activate(
         ack(response_action="update", view=_error_view())
         return
     ack()
-    tell_requester(client, user, metadata(view), post_request(deps, request))
+    meta = metadata(view)
+    deps.later(
+        lambda: tell_requester(client, user, meta, post_request(deps, request)),
+        "posting an activation request",
+    )
 
 
 def tell_requester(client: WebClient, user: str, meta: dict[str, str], reply: Reply) -> None:
@@ -147,7 +151,7 @@ def handle_deny(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
         ack(response_action="update", view=_error_view())
         return
     ack()
-    announce_decision(deps)
+    deps.later(lambda: announce_decision(deps), "announcing a denial")
 
 
 def _refused(
@@ -165,7 +169,9 @@ def _refused(
     notice = ui.notice_modal("Not denied", f":no_entry: {ui.escape(str(refusal))}")
     ack(response_action="update", view=notice)
     if refusal.reason is RefusalReason.EXPIRED:
-        show_expired(deps, client, channel, ts, request_id)
+        deps.later(
+            lambda: show_expired(deps, client, channel, ts, request_id), "marking a request expired"
+        )
 
 
 def register(app: App) -> None:
