@@ -71,7 +71,6 @@ class Variant:
     server_threads: int | None = None  # waitress (serve's SERVER_THREADS: 8)
     ack_on_http_thread: bool = False
     switch_interval: float | None = None  # sys.setswitchinterval (CPython's default: 0.005)
-    listeners_on_http_thread: bool = False  # --listeners-on-http-thread
     gc_log: bool = False  # bench.serve_variant --gc-log: full collections in the bot's log
     sample_stacks: bool = False  # bench.serve_variant --sample-stacks: where the bot's threads run
 
@@ -83,8 +82,6 @@ class Variant:
             options += ["--server-threads", str(self.server_threads)]
         if self.ack_on_http_thread:
             options.append("--ack-on-http-thread")
-        if self.listeners_on_http_thread:
-            options.append("--listeners-on-http-thread")
         if self.switch_interval:
             options += ["--switch-interval", str(self.switch_interval)]
         if self.gc_log:
@@ -111,7 +108,6 @@ DIAGNOSES = (
     Variant("help-only burst during shutdown, GIL switch 1 ms", mix=HELP, switch_interval=0.001),
     Variant("mixed burst during shutdown, GIL switch 1 ms", switch_interval=0.001),
     Variant("mixed burst during shutdown, ack on HTTP thread", ack_on_http_thread=True),
-    Variant("mixed burst during shutdown, listeners on HTTP thread", listeners_on_http_thread=True),
     Variant(
         "mixed burst during shutdown, ack on HTTP thread, GIL switch 1 ms",
         ack_on_http_thread=True,

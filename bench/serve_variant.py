@@ -11,9 +11,6 @@ the names `serve` looks up are replaced before it runs):
 - `--ack-on-http-thread`: `/namespace` as an ack function plus a lazy listener with
   `process_before_response=True`: Bolt runs the ack on the HTTP server's thread and only the
   work (and the reply) on its pool. The fix proposed in bench/README.md.
-- `--listeners-on-http-thread`: `process_before_response=True` with the listeners as they are
-  (no lazy listener): `/namespace` acks and hands its work to the app's pool on the HTTP
-  server's thread, so the ack waits neither for Bolt's pool nor for its 10 ms polling.
 """
 
 from __future__ import annotations
@@ -64,16 +61,6 @@ def ack_on_http_thread() -> None:
 
     bot.slack.app.App = AckFirstApp  # type: ignore[misc]
     commands.register = register  # type: ignore[assignment]
-
-
-def listeners_on_http_thread() -> None:
-    import bot.slack.app
-
-    class InlineListenersApp(bot.slack.app.App):  # type: ignore[misc]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **{**kwargs, "process_before_response": True})
-
-    bot.slack.app.App = InlineListenersApp  # type: ignore[misc]
 
 
 def census(top: int = 8) -> str:
@@ -180,7 +167,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--server-threads", type=int)
     parser.add_argument("--switch-interval", type=float)
     parser.add_argument("--ack-on-http-thread", action="store_true")
-    parser.add_argument("--listeners-on-http-thread", action="store_true")
     parser.add_argument("--gc-log", action="store_true")
     parser.add_argument("--sample-stacks", metavar="FILE")
     parser.add_argument("cli", nargs=argparse.REMAINDER, help="-- then namespace-ctl's arguments")
@@ -196,8 +182,6 @@ def main(argv: list[str]) -> int:
         sys.setswitchinterval(args.switch_interval)
     if args.ack_on_http_thread:
         ack_on_http_thread()
-    if args.listeners_on_http_thread:
-        listeners_on_http_thread()
     if args.gc_log:
         log_full_collections()
     if args.sample_stacks:

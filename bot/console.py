@@ -425,11 +425,6 @@ class Console:
             work=InlineExecutor(),
             own_notices=True,
         )
-        runner = self.app.listener_runner
-        runner.listener_executor = InlineExecutor()
-        lazy = runner.lazy_listener_runner
-        if hasattr(lazy, "executor"):
-            lazy.executor = runner.listener_executor
         self.user = user or (config.slack.admins[0] if config.slack.admins else DEFAULT_USER)
         self.recorder.user = self.user
         self._ids = itertools.count(1)

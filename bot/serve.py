@@ -332,8 +332,7 @@ class Serve:
             server.stop()
             if metrics_server is not None:
                 metrics_server.stop()
-            # Listeners still running after their ack finish before the store is closed.
-            app.listener_runner.listener_executor.shutdown(wait=True)
+            # What listeners handed to the work pool after their ack ends before the store closes.
             work_pool_of(app).shutdown(wait=True)
             if console is not None:
                 console.close()

@@ -39,9 +39,9 @@ class BotDeps:
     config: Config
     clock: Clock
     notifier: SlackNotifier
-    # Slow work (cluster reads, wakes) runs here after the ack, not on Bolt's few listener
-    # threads: a listener that held one of those until its work was done would keep the next
-    # requests from even being acknowledged (bench/README.md, ack latency).
+    # Slow work (cluster reads, wakes, Web API calls) runs here after the ack, not on the HTTP
+    # thread the listener runs on: a listener that held it until its work was done would keep
+    # the next requests from even being acknowledged (bench/README.md, ack latency).
     work: Executor
 
     def later(self, job: Callable[[], None], what: str) -> None:
