@@ -26,6 +26,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -282,6 +283,54 @@ class RssSampler:
         self._thread.join(timeout=2)
 
 
+class SchedClock:
+    """What the kernel says each process did (`/proc/PID/task/*/schedstat`, summed over its
+    threads): seconds on a CPU and seconds runnable but waiting for one (run-queue delay). Two
+    readings around the burst tell a bot that lost its core from one that waited on itself."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids  # name -> pid; "worker" is found as the bot's children at each reading
+
+    def read(self) -> dict[str, tuple[float, float]]:
+        readings = {name: _schedstat(pid) for name, pid in self.pids.items()}
+        try:
+            children = psutil.Process(self.pids["bot"]).children(recursive=True)
+        except psutil.Error:
+            children = []
+        worker = [_schedstat(child.pid) for child in children]
+        readings["worker"] = (sum(r for r, _ in worker), sum(w for _, w in worker))
+        readings["idle"] = (_machine_idle_s(), 0.0)
+        return readings
+
+
+def _machine_idle_s() -> float:
+    """Seconds every CPU of the machine spent idle since boot (`/proc/stat`, 10 ms ticks)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")  # idle + iowait
+
+
+def _schedstat(pid: int) -> tuple[float, float]:
+    run = wait = 0
+    for task in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            on_cpu, delay, _ = task.read_text().split()
+        except (OSError, ValueError):
+            continue  # a thread that ended between the listing and the read
+        run, wait = run + int(on_cpu), wait + int(delay)
+    return run / 1e9, wait / 1e9
+
+
+def sched_delta(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], wall: float
+) -> dict[str, Any]:
+    """Per process: CPU and run-queue wait in the window, and the window's wall time."""
+    out: dict[str, Any] = {"wall_s": wall}
+    for name, (run, wait) in after.items():
+        run0, wait0 = before.get(name, (0.0, 0.0))
+        out[name] = {"cpu_s": run - run0, "runqueue_s": wait - wait0}
+    return out
+
+
 # ---- requests ------------------------------------------------------------------------------------
 
 
@@ -396,6 +445,9 @@ class Marks:
     writes_at_burst: int = 0
     shutdown_summary: str = ""
     writes: list[tuple[float, int]] = field(default_factory=list)
+    acks_done: float = 0.0  # the last command's answer is in
+    sched_at_burst: dict[str, tuple[float, float]] = field(default_factory=dict)
+    sched_at_acks_done: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 class Run:
@@ -431,13 +483,16 @@ class Run:
         _, banner = serve.wait_line(re.compile(r"http:\s+[\d.]+:(\d+)"), timeout=60)
         bot_url = f"http://127.0.0.1:{banner.group(1)}"
         rss = RssSampler(serve.pid)
+        assert self.server.process is not None
+        clock = SchedClock({"bot": serve.pid, "fake_api": self.server.process.pid})
+        clock.pids["bench"] = os.getpid()
         try:
             idle = self._idle(variant, run_id, bot_url, serve, slack, rss, marks)
             commands = [
                 slash_command(i, variant.mix[i % len(variant.mix)], slack, run_id)
                 for i in range(variant.commands)
             ]
-            self._load(variant, bot_url, serve, slack, commands, marks)
+            self._load(variant, bot_url, serve, slack, commands, marks, clock)
             under_load_from = marks.shutdown_start or marks.burst_start or marks.idle_end
             figures = {
                 "variant": asdict(variant),
@@ -451,6 +506,7 @@ class Run:
                 "load_wall_s": marks.end - marks.idle_end,
                 "shutdown": shutdown_figures(marks) if variant.shutdown else None,
                 "commands": command_figures(commands, slack.arrivals, marks),
+                "burst_sched": burst_sched(marks),
             }
         finally:
             rss.stop()
@@ -494,14 +550,26 @@ class Run:
         slack: TimedSlack,
         commands: list[Command],
         marks: Marks,
+        clock: SchedClock,
     ) -> None:
         """The burst, during the 20:00 shutdown or alone; returns when every reply is in."""
-        sender = threading.Thread(target=burst, args=(bot_url, commands), daemon=True)
-        if variant.shutdown:
-            self._through_shutdown(serve, sender, commands, marks)
-        elif commands:
+
+        def send_and_read() -> None:
+            burst(bot_url, commands)
+            marks.acks_done = time.perf_counter()
+            marks.sched_at_acks_done = clock.read()
+
+        sender = threading.Thread(target=send_and_read, daemon=True)
+
+        def fire() -> None:
+            marks.sched_at_burst = clock.read()
             marks.burst_start = time.perf_counter()
             sender.start()
+
+        if variant.shutdown:
+            self._through_shutdown(serve, fire if commands else None, marks)
+        elif commands:
+            fire()
         if sender.ident is not None:
             sender.join(timeout=120)
         slack.wait_replies([c.name for c in commands], REPLY_TIMEOUT_S)
@@ -535,8 +603,7 @@ class Run:
     def _through_shutdown(
         self,
         serve: ServeProcess,
-        sender: threading.Thread,
-        commands: list[Command],
+        fire: Callable[[], None] | None,
         marks: Marks,
     ) -> None:
         """Watch the fake's counters: the shutdown starts with the first API request after the
@@ -553,9 +620,9 @@ class Run:
             marks.writes.append((at, writes))
             if writes and not marks.first_write:
                 marks.first_write = at
-            if commands and writes >= BURST_AFTER_WRITES and not marks.burst_start:
-                marks.burst_start, marks.writes_at_burst = time.perf_counter(), writes
-                sender.start()
+            if fire and writes >= BURST_AFTER_WRITES and not marks.burst_start:
+                marks.writes_at_burst = writes
+                fire()
             if writes >= NAMESPACES * PER_NAMESPACE:
                 break
             time.sleep(0.02)
@@ -574,6 +641,13 @@ def shutdown_figures(marks: Marks) -> dict[str, Any]:
         "writes_at_burst": marks.writes_at_burst,
         "summary": marks.shutdown_summary,
     }
+
+
+def burst_sched(marks: Marks) -> dict[str, Any] | None:
+    if not marks.sched_at_acks_done:
+        return None
+    wall = marks.acks_done - marks.burst_start
+    return sched_delta(marks.sched_at_burst, marks.sched_at_acks_done, wall)
 
 
 def command_figures(
@@ -674,6 +748,14 @@ def one_line(figures: dict[str, Any]) -> str:
         parts.append(f"{figures['commands']['acked_200']}/{figures['commands']['n']} acked")
     if figures["shutdown"]:
         parts.append(f"shutdown {figures['shutdown']['wall_s']:.1f} s")
+    sched = figures.get("burst_sched")
+    if sched:
+        cells = [
+            f"{name} {sched[name]['cpu_s'] * 1000:.0f}+{sched[name]['runqueue_s'] * 1000:.0f}"
+            for name in ("bot", "worker", "fake_api", "bench")
+        ]
+        cells.append(f"idle {sched['idle']['cpu_s'] * 1000:.0f}")
+        parts.append(f"burst {sched['wall_s'] * 1000:.0f} ms: cpu+wait ms " + " ".join(cells))
     parts.append(f"RSS {figures['rss_idle_mib']:.0f}/{figures['rss_under_load_mib']:.0f} MiB")
     parts.append("verified" if not figures["problems"] else f"PROBLEMS {figures['problems']}")
     return ", ".join(parts)
