@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from slack_sdk.signature import SignatureVerifier
 from werkzeug.serving import make_server
 
-from bot.slack.app import EVENTS_PATH, create_app, create_flask_app, notifier_of
+from bot.slack.app import EVENTS_PATH, create_app, create_flask_app, notifier_of, work_pool_of
 from bot.slack.blocks import (
     APPROVE_ACTION,
     DECISION_BLOCK,
@@ -31,6 +31,7 @@ from bot.slack.blocks import (
     DENY_VIEW,
 )
 from bot.slack.notifier import SlackNotifier
+from bot.slack.work import SlackWork
 from core.models import RequestStatus
 from tests.builders import deployment, namespace, team_namespace
 from tests.fake_slack import TEAM_ID, FakeSlack, post_signed
@@ -50,6 +51,7 @@ class Bot:
     slack: FakeSlack
     url: str
     notifier: SlackNotifier
+    work: SlackWork | None = None  # the app's work pools (running_bot sets them)
 
     # ---- signed requests ------------------------------------------------------------------------
 
@@ -251,7 +253,8 @@ def running_bot(tmp_path: Path, work: Executor | None = None) -> Iterator[Bot]:
         )
         thread.start()
         try:
-            yield Bot(h, slack, f"http://127.0.0.1:{server.server_port}", notifier_of(app))
+            url = f"http://127.0.0.1:{server.server_port}"
+            yield Bot(h, slack, url, notifier_of(app), work_pool_of(app))
         finally:
             server.shutdown()
             thread.join(timeout=5)

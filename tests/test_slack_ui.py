@@ -367,6 +367,26 @@ def test_every_listener_answers_slack_before_its_work_runs(tmp_path: Path) -> No
         assert published["user_id"] == ANA
 
 
+def test_replies_wait_for_the_acks_in_flight_and_forms_do_not(tmp_path: Path) -> None:
+    """While another Slack request is being answered, a command's reply waits; the forms a
+    click or an `activate` opens (their trigger_id is valid for 3 s) open at once."""
+    with running_bot(tmp_path) as bot:
+        assert bot.work is not None
+        posted = bot.request_activation()
+        with bot.work.answering():  # another request, still being answered
+            body, name = bot.command_body("help")
+            assert bot.post(body)[0] == 200
+            payload, deny = bot.click_payload(DENY_ACTION, posted.request_id, LEAD, posted.ts)
+            assert bot.send_payload(payload)[0] == 200
+            assert bot.opened_view(f"trigger-{deny}")["callback_id"] == DENY_VIEW
+            form, form_name = bot.command_body("activate pay-api")
+            assert bot.post(form)[0] == 200
+            assert bot.opened_view(f"trigger-{form_name}")["callback_id"] == ACTIVATE_VIEW
+            assert not bot.slack.calls(f"response:{name}")  # both forms opened before it
+        [reply] = bot.slack.wait_for(f"response:{name}")
+        assert "namespace" in text_of(reply)
+
+
 def test_app_home_shows_windows_requests_bookings_edges_and_the_week(bot: Bot) -> None:
     bot.h.activation.activate("team-a", "CC-ALL", LEAD, timedelta(hours=2), "db fix", LATE)
     bot.command("activate pay-api 1h CC-PAY prod incident")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from core.config import Config
 
 if TYPE_CHECKING:
     from bot.slack.notifier import SlackNotifier
+    from bot.slack.work import SlackWork
 
 log = logging.getLogger("namespace_ctl.slack")
 
@@ -42,10 +42,12 @@ class BotDeps:
     # Slow work (cluster reads, wakes, Web API calls) runs here after the ack, not on the HTTP
     # thread the listener runs on: a listener that held it until its work was done would keep
     # the next requests from even being acknowledged (bench/README.md, ack latency).
-    work: Executor
+    work: SlackWork
 
-    def later(self, job: Callable[[], None], what: str) -> None:
-        """Run `job` on the work pool; its failure is logged (the listener already acked)."""
+    def later(self, job: Callable[[], None], what: str, urgent: bool = False) -> None:
+        """Run `job` on the work pool once the acks in flight are answered; its failure is
+        logged (the listener already acked). `urgent`: it uses a trigger_id (valid for 3 s),
+        so it starts at once, on the urgent pool."""
 
         def guarded() -> None:
             try:
@@ -53,7 +55,7 @@ class BotDeps:
             except Exception:
                 log.exception("%s failed", what)
 
-        self.work.submit(guarded)
+        self.work.submit(guarded, urgent=urgent)
 
     def deliver_notices(self) -> None:
         """Deliver now what the listener's use case posted (a request's message, a decision, a

@@ -152,7 +152,7 @@ def handle_deny(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
     gone or decided is said so at once."""
     ack()
     deps = deps_of(context)
-    deps.later(lambda: open_deny_form(deps, body, client), "opening a deny form")
+    deps.later(lambda: open_deny_form(deps, body, client), "opening a deny form", urgent=True)
 
 
 def open_deny_form(deps: BotDeps, body: dict[str, Any], client: WebClient) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -21,6 +21,7 @@ from bot.slack import blocks as ui
 from bot.slack.auth import AuthGate, SlackAuth
 from bot.slack.health import SlackApiHealth
 from bot.slack.notifier import SlackNotifier
+from bot.slack.work import SlackWork
 from core.app import NamespaceCtl
 from core.clock import Clock
 from core.config import Config
@@ -46,7 +47,6 @@ _KNOWN_TYPES = (
 )
 _VERIFIERS: weakref.WeakKeyDictionary[App, SignatureVerifier] = weakref.WeakKeyDictionary()
 _DEPS: weakref.WeakKeyDictionary[App, BotDeps] = weakref.WeakKeyDictionary()
-WORK_THREADS = 4  # slow listener work at once (each may list the cluster or wake a namespace)
 
 
 def create_app(
@@ -59,8 +59,8 @@ def create_app(
     own_notices: bool = False,
 ) -> App:
     """A Bolt app over the use cases. Listeners run on the HTTP thread, ack first
-    (`process_before_response` True) and hand what follows to `work` (a pool of WORK_THREADS
-    by default; the console passes an inline executor); the Web API is
+    (`process_before_response` True) and hand what follows to `SlackWork` (its pools, acks
+    first) or to `work` (the console passes an inline executor); the Web API is
     `config.slack.api_base_url` (a fake in tests), with Slack's rate limits retried.
     `own_notices`: the notifier delivers only the notices this process posts (the console:
     it must never consume a shared store's outbox)."""
@@ -90,8 +90,8 @@ def create_app(
     notifier = SlackNotifier(
         ctl.health.outbox, client, config, clock, health=health, own_notices_only=own_notices
     )
-    work = work or ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="slack-work")
-    deps = BotDeps(ctl=ctl, config=config, clock=clock, notifier=notifier, work=work)
+    slack_work = SlackWork() if work is None else SlackWork.on(work)
+    deps = BotDeps(ctl=ctl, config=config, clock=clock, notifier=notifier, work=slack_work)
     _DEPS[app] = deps
 
     def inject(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
@@ -182,7 +182,7 @@ def malformed(body: Any) -> str | None:
     return None
 
 
-def work_pool_of(app: App) -> Executor:
+def work_pool_of(app: App) -> SlackWork:
     """Where the app's listeners run their work after the ack (to drain at shutdown)."""
     return _DEPS[app].work
 
@@ -202,11 +202,13 @@ def create_flask_app(app: App) -> Flask:
     """Slack at `/slack/events`, plus `/healthz`."""
     flask_app = Flask("namespace-ctl")
     handler = SlackRequestHandler(app)
+    work = _DEPS[app].work
 
     @flask_app.post(EVENTS_PATH)
     def slack_events() -> Response | tuple[Response, int]:
         try:
-            response: Response = handler.handle(request)
+            with work.answering():
+                response: Response = handler.handle(request)
         except Exception:  # a body Bolt cannot even parse
             log.warning("unreadable request at %s", EVENTS_PATH, exc_info=True)
             verifier = _VERIFIERS.get(app)

@@ -99,7 +99,7 @@ def cmd_status(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
 
 def cmd_activate(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
     given = _activate_arguments(inv.args)
-    if not given.get("cost_center") or not given.get("reason"):
+    if _needs_form(given):
         if _open_activate_modal(deps, inv, client, given):
             return Reply(
                 "a form opened",
@@ -114,6 +114,15 @@ def cmd_activate(deps: BotDeps, inv: Invocation, client: WebClient) -> Reply:
         given["namespace"], given["cost_center"], inv.user, duration, given["reason"], at
     )
     return post_request(deps, request)
+
+
+def opens_a_form(inv: Invocation) -> bool:
+    """Whether the command opens a modal with its trigger_id (valid for 3 s)."""
+    return inv.subcommand == "activate" and _needs_form(_activate_arguments(inv.args))
+
+
+def _needs_form(given: dict[str, str]) -> bool:
+    return not given.get("cost_center") or not given.get("reason")
 
 
 def _activate_arguments(args: list[str]) -> dict[str, str]:
@@ -320,7 +329,11 @@ def handle_namespace(
         str(command.get("response_url", "")),
     )
     deps = deps_of(context)
-    deps.later(lambda: answer(deps, inv, respond, client), f"/namespace {inv.subcommand}")
+    deps.later(
+        lambda: answer(deps, inv, respond, client),
+        f"/namespace {inv.subcommand}",
+        urgent=opens_a_form(inv),
+    )
 
 
 def answer(deps: BotDeps, inv: Invocation, respond: Respond, client: WebClient) -> None:
