@@ -59,7 +59,7 @@ PASS_LOG = re.compile(r"business end at \S+: (.*)")
 
 @dataclass(frozen=True)
 class Variant:
-    """One kind of run: with the shutdown or not, which burst, Bolt's listener pool size."""
+    """One kind of run: with the shutdown or not, which burst, which change to the request path."""
 
     name: str
     shutdown: bool = True
@@ -68,21 +68,18 @@ class Variant:
     concurrency: int = 32  # cluster.concurrency: the converge pool (the default)
     passes: str = "auto"  # cluster.passes: `auto` is the worker process over a real API server
     # bench.serve_variant's changes; none: `namespace-ctl serve` as shipped.
-    listener_workers: int | None = None  # Bolt's listener pool (slack_bolt's default: 5)
     server_threads: int | None = None  # waitress (serve's SERVER_THREADS: 8)
-    ack_on_http_thread: bool = False
+    replies_not_deferred: bool = False  # listeners' work starts without waiting for the acks
     switch_interval: float | None = None  # sys.setswitchinterval (CPython's default: 0.005)
     gc_log: bool = False  # bench.serve_variant --gc-log: full collections in the bot's log
     sample_stacks: bool = False  # bench.serve_variant --sample-stacks: where the bot's threads run
 
     def launcher_options(self) -> list[str]:
         options = []
-        if self.listener_workers:
-            options += ["--listener-workers", str(self.listener_workers)]
         if self.server_threads:
             options += ["--server-threads", str(self.server_threads)]
-        if self.ack_on_http_thread:
-            options.append("--ack-on-http-thread")
+        if self.replies_not_deferred:
+            options.append("--replies-not-deferred")
         if self.switch_interval:
             options += ["--switch-interval", str(self.switch_interval)]
         if self.gc_log:
@@ -104,16 +101,10 @@ DIAGNOSES = (
     Variant("mixed burst, no shutdown", shutdown=False),
     Variant("help-only burst during shutdown", mix=HELP),
     Variant("help-only burst during shutdown, C=8", mix=HELP, concurrency=8),
-    Variant("mixed burst during shutdown, Bolt pool 64", listener_workers=64),
     Variant("mixed burst during shutdown, 32 server threads", server_threads=32),
     Variant("help-only burst during shutdown, GIL switch 1 ms", mix=HELP, switch_interval=0.001),
     Variant("mixed burst during shutdown, GIL switch 1 ms", switch_interval=0.001),
-    Variant("mixed burst during shutdown, ack on HTTP thread", ack_on_http_thread=True),
-    Variant(
-        "mixed burst during shutdown, ack on HTTP thread, GIL switch 1 ms",
-        ack_on_http_thread=True,
-        switch_interval=0.001,
-    ),
+    Variant("mixed burst during shutdown, replies not deferred", replies_not_deferred=True),
 )
 
 
@@ -331,6 +322,17 @@ def sched_delta(
     return out
 
 
+GC_SAMPLE = re.compile(r'^python_gc_collections_total\{generation="(\d)"\} (\S+)$', re.M)
+
+
+def gc_collections(bot_url: str) -> dict[str, float]:
+    """The bot's collections so far by generation (its /metrics), read at the burst's edges:
+    a full collection inside the burst pauses every ack."""
+    with urllib.request.urlopen(bot_url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {generation: float(count) for generation, count in GC_SAMPLE.findall(text)}
+
+
 # ---- requests ------------------------------------------------------------------------------------
 
 
@@ -448,6 +450,8 @@ class Marks:
     acks_done: float = 0.0  # the last command's answer is in
     sched_at_burst: dict[str, tuple[float, float]] = field(default_factory=dict)
     sched_at_acks_done: dict[str, tuple[float, float]] = field(default_factory=dict)
+    gc_at_burst: dict[str, float] = field(default_factory=dict)
+    gc_at_acks_done: dict[str, float] = field(default_factory=dict)
 
 
 class Run:
@@ -558,10 +562,12 @@ class Run:
             burst(bot_url, commands)
             marks.acks_done = time.perf_counter()
             marks.sched_at_acks_done = clock.read()
+            marks.gc_at_acks_done = gc_collections(bot_url)
 
         sender = threading.Thread(target=send_and_read, daemon=True)
 
         def fire() -> None:
+            marks.gc_at_burst = gc_collections(bot_url)
             marks.sched_at_burst = clock.read()
             marks.burst_start = time.perf_counter()
             sender.start()
@@ -647,7 +653,12 @@ def burst_sched(marks: Marks) -> dict[str, Any] | None:
     if not marks.sched_at_acks_done:
         return None
     wall = marks.acks_done - marks.burst_start
-    return sched_delta(marks.sched_at_burst, marks.sched_at_acks_done, wall)
+    figures = sched_delta(marks.sched_at_burst, marks.sched_at_acks_done, wall)
+    figures["bot_collections"] = {
+        generation: count - marks.gc_at_burst.get(generation, 0.0)
+        for generation, count in marks.gc_at_acks_done.items()
+    }
+    return figures
 
 
 def command_figures(
@@ -755,6 +766,8 @@ def one_line(figures: dict[str, Any]) -> str:
             for name in ("bot", "worker", "fake_api", "bench")
         ]
         cells.append(f"idle {sched['idle']['cpu_s'] * 1000:.0f}")
+        collections = sched.get("bot_collections", {})
+        cells.append("bot gen-2 collections " + f"{collections.get('2', float('nan')):.0f}")
         parts.append(f"burst {sched['wall_s'] * 1000:.0f} ms: cpu+wait ms " + " ".join(cells))
     parts.append(f"RSS {figures['rss_idle_mib']:.0f}/{figures['rss_under_load_mib']:.0f} MiB")
     parts.append("verified" if not figures["problems"] else f"PROBLEMS {figures['problems']}")

@@ -2,65 +2,26 @@
 the Slack app's request path changed, for the ack-latency diagnosis only (`bot/` is unchanged;
 the names `serve` looks up are replaced before it runs):
 
-- `--listener-workers N`: Bolt's listener thread pool of N threads (slack_bolt's default is 5).
 - `--server-threads N`: waitress with N threads (serve's `SERVER_THREADS`, 8).
 - `--switch-interval S`: `sys.setswitchinterval(S)` (CPython's default is 0.005 s): how long
   a thread that wants the GIL waits before asking the holder to let go.
 - `--gc-log`: log every collection of the oldest generation longer than 20 ms (its duration
   and what it collected) to stderr, to tell a collector pause from the rest.
-- `--ack-on-http-thread`: `/namespace` as an ack function plus a lazy listener with
-  `process_before_response=True`: Bolt runs the ack on the HTTP server's thread and only the
-  work (and the reply) on its pool. The fix proposed in bench/README.md.
+- `--replies-not-deferred`: the listeners' ordinary work starts at once, as it did before
+  `bot/slack/work.py` made it wait for the acks in flight (`MAX_DEFER_S` 0).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 
-def resize_listener_pool(workers: int) -> None:
-    import bot.serve
+def replies_not_deferred() -> None:
+    import bot.slack.work
 
-    build = bot.serve.create_app
-
-    def create_app(*args: Any, **kwargs: Any) -> Any:
-        app = build(*args, **kwargs)
-        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bolt-listener")
-        app.listener_runner.listener_executor = executor
-        app.listener_runner.lazy_listener_runner.executor = executor
-        return app
-
-    bot.serve.create_app = create_app  # type: ignore[assignment]
-
-
-def ack_on_http_thread() -> None:
-    import bot.slack.app
-    from bot.slack import DEPS_KEY, commands
-
-    class AckFirstApp(bot.slack.app.App):  # type: ignore[misc]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **{**kwargs, "process_before_response": True})
-
-    def register(app: Any) -> None:
-        # Bolt deep-copies the request for a lazy listener and drops what it cannot copy, such
-        # as the BotDeps `create_app` puts in the context (it holds locks): keep them here.
-        deps: dict[str, Any] = {}
-
-        def ack_now(ack: Any, context: Any) -> None:
-            ack()
-            deps.setdefault(DEPS_KEY, context[DEPS_KEY])
-
-        def work(command: Any, respond: Any, client: Any, context: Any) -> None:
-            context[DEPS_KEY] = deps[DEPS_KEY]
-            commands.handle_namespace(lambda *a, **k: None, command, respond, client, context)
-
-        app.command(commands.COMMAND)(ack=ack_now, lazy=[work])
-
-    bot.slack.app.App = AckFirstApp  # type: ignore[misc]
-    commands.register = register  # type: ignore[assignment]
+    bot.slack.work.MAX_DEFER_S = 0.0
 
 
 def census(top: int = 8) -> str:
@@ -163,10 +124,9 @@ def sample_stacks(path: str, interval_s: float = 0.002) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.serve_variant", description=__doc__)
-    parser.add_argument("--listener-workers", type=int)
     parser.add_argument("--server-threads", type=int)
     parser.add_argument("--switch-interval", type=float)
-    parser.add_argument("--ack-on-http-thread", action="store_true")
+    parser.add_argument("--replies-not-deferred", action="store_true")
     parser.add_argument("--gc-log", action="store_true")
     parser.add_argument("--sample-stacks", metavar="FILE")
     parser.add_argument("cli", nargs=argparse.REMAINDER, help="-- then namespace-ctl's arguments")
@@ -174,14 +134,12 @@ def main(argv: list[str]) -> int:
     import bot.serve
     from bot.cli import main as cli_main
 
-    if args.listener_workers:
-        resize_listener_pool(args.listener_workers)
     if args.server_threads:
         bot.serve.SERVER_THREADS = args.server_threads
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
-    if args.ack_on_http_thread:
-        ack_on_http_thread()
+    if args.replies_not_deferred:
+        replies_not_deferred()
     if args.gc_log:
         log_full_collections()
     if args.sample_stacks:

@@ -1,5 +1,6 @@
 """Prometheus `/metrics` for `serve`, on its own `CollectorRegistry` (several servers per process
-in tests; nothing from the default registry's process collectors).
+in tests), with the client library's process and garbage-collector families (`process_*`,
+`python_gc_*`: a full collection pauses every thread, acks included).
 
 A scrape never touches the cluster: what needs the cluster or a week of records is computed by
 the jobs after their passes (`ServeMetrics` is their `JobObserver`) and kept here; the scrape only
@@ -35,7 +36,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import Flask, Response, request
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    ProcessCollector,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
@@ -87,6 +95,8 @@ class ServeMetrics:
 
     def __post_init__(self) -> None:
         registry = self.registry
+        ProcessCollector(registry=registry)
+        GCCollector(registry=registry)
         leader = Gauge(
             f"{PREFIX}leader",
             "1 on the replica that leads (runs the jobs, delivers notices); 1 without election",

@@ -42,6 +42,8 @@ FAMILIES = (
     "namespace_ctl_last_successful_run_timestamp_seconds",
     "namespace_ctl_scaling_duration_seconds",
     "namespace_ctl_estimated_savings",
+    "python_gc_collections",  # full collections pause the acks: worth watching
+    "process_resident_memory_bytes",
 )
 
 

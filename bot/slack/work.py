@@ -29,11 +29,11 @@ class SlackWork:
         self,
         ordinary: Executor | None = None,
         urgent: Executor | None = None,
-        max_defer_s: float = MAX_DEFER_S,
+        max_defer_s: float | None = None,
     ) -> None:
         self.ordinary = ordinary or ThreadPoolExecutor(WORK_THREADS, "slack-work")
         self.urgent = urgent or ThreadPoolExecutor(URGENT_THREADS, "slack-urgent")
-        self.max_defer_s = max_defer_s
+        self.max_defer_s = MAX_DEFER_S if max_defer_s is None else max_defer_s
         self._answering = 0
         self._quiet = threading.Condition()
 
