@@ -677,7 +677,8 @@ def command_figures(
             "ack": summary([c.acked - c.sent for c in mine if c.status]),
             "reply": summary([arrivals[c.name] - c.sent for c in mine if c.name in arrivals]),
         }
-    during = marks.shutdown_end == 0.0 or max(c.acked for c in commands) <= marks.shutdown_end
+    last_ack = max(c.acked for c in commands)
+    during = marks.shutdown_end == 0.0 or last_ack <= marks.shutdown_end
     return {
         "n": len(commands),
         "acked_200": sum(1 for c in commands if c.status == 200),
@@ -687,6 +688,11 @@ def command_figures(
         "reply": summary(replies),
         "by_kind": by_kind,
         "all_acked_before_shutdown_end": during,
+        # Replies are deferred while acks are in flight: one in before the last ack means the
+        # gate opened mid-burst (bot/slack/work.py).
+        "replies_before_last_ack": sum(
+            1 for c in commands if arrivals.get(c.name, float("inf")) < last_ack
+        ),
         "ack_samples_s": sorted(acks),
     }
 
@@ -757,6 +763,7 @@ def one_line(figures: dict[str, Any]) -> str:
         ack = figures["commands"]["ack"]
         parts.append(f"ack p50 {ack['p50'] * 1000:.0f} ms p99 {ack['p99'] * 1000:.0f} ms")
         parts.append(f"{figures['commands']['acked_200']}/{figures['commands']['n']} acked")
+        parts.append(f"{figures['commands']['replies_before_last_ack']} replies before last ack")
     if figures["shutdown"]:
         parts.append(f"shutdown {figures['shutdown']['wall_s']:.1f} s")
     sched = figures.get("burst_sched")

@@ -4,15 +4,16 @@ Slack requests being answered (at most `max_defer_s`); trigger-bound work never 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from typing import Any
 
 import pytest
 
-from bot.slack.work import SlackWork
+from bot.slack.work import QUIET_S, SlackWork
 
-SETTLE_S = 0.3  # long enough for a job that was free to start to have started
+SETTLE_S = 0.3  # long enough for a job that was free to start to have started (> QUIET_S)
 
 
 class Started:
@@ -44,6 +45,19 @@ def test_ordinary_work_starts_only_once_every_request_in_flight_is_answered(
             work.submit(job)
             assert not job.ran.wait(SETTLE_S)
         assert not job.ran.wait(SETTLE_S)  # one request is still being answered
+    assert job.ran.wait(5) and job.answering_then == 0
+
+
+def test_a_request_arriving_just_after_the_last_answer_defers_the_work_again(
+    work: SlackWork,
+) -> None:
+    """A burst reaches the app in waves: a gap shorter than QUIET_S does not end it."""
+    job = Started(work)
+    with work.answering():
+        work.submit(job)
+    time.sleep(QUIET_S / 5)  # the server parsing the next wave
+    with work.answering():
+        assert not job.ran.wait(SETTLE_S)
     assert job.ran.wait(5) and job.answering_then == 0
 
 

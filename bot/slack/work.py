@@ -20,6 +20,9 @@ from contextlib import contextmanager
 WORK_THREADS = 4  # ordinary work at once (each may list the cluster or wake a namespace)
 URGENT_THREADS = 2  # trigger-bound work at once: opening a modal is one Web API call
 MAX_DEFER_S = 1.0  # the longest ordinary work waits for the acks in flight to be answered
+# A burst reaches the app in waves (the server parses the next requests while the last ones are
+# answered), so none in flight is not yet the end of it: work starts after this much quiet.
+QUIET_S = 0.05
 
 
 class SlackWork:
@@ -35,6 +38,7 @@ class SlackWork:
         self.urgent = urgent or ThreadPoolExecutor(URGENT_THREADS, "slack-urgent")
         self.max_defer_s = MAX_DEFER_S if max_defer_s is None else max_defer_s
         self._answering = 0
+        self._arrived = 0  # requests that began being answered, ever
         self._quiet = threading.Condition()
 
     @classmethod
@@ -48,6 +52,7 @@ class SlackWork:
         """Around the handling of one Slack request: ordinary work waits until none is left."""
         with self._quiet:
             self._answering += 1
+            self._arrived += 1
         try:
             yield
         finally:
@@ -66,15 +71,19 @@ class SlackWork:
         job()
 
     def wait_for_acks(self) -> float:
-        """Block while Slack requests are being answered, at most `max_defer_s`; the wait."""
+        """Block until no Slack request has been answered for `QUIET_S`, at most `max_defer_s`;
+        the wait."""
         started = time.monotonic()
         deadline = started + self.max_defer_s
         with self._quiet:
-            while self._answering:
-                left = deadline - time.monotonic()
-                if left <= 0:
+            while (left := deadline - time.monotonic()) > 0:
+                if self._answering:
+                    self._quiet.wait(left)
+                    continue
+                arrived = self._arrived
+                self._quiet.wait(min(QUIET_S, left))  # woken early only by the last answer
+                if not self._answering and self._arrived == arrived:
                     break
-                self._quiet.wait(left)
         return time.monotonic() - started
 
     def shutdown(self, wait: bool = True) -> None:
