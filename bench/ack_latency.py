@@ -763,6 +763,7 @@ def one_line(figures: dict[str, Any]) -> str:
         ack = figures["commands"]["ack"]
         parts.append(f"ack p50 {ack['p50'] * 1000:.0f} ms p99 {ack['p99'] * 1000:.0f} ms")
         parts.append(f"{figures['commands']['acked_200']}/{figures['commands']['n']} acked")
+        parts.append(f"reply p99 {figures['commands']['reply']['p99']:.2f} s")
         parts.append(f"{figures['commands']['replies_before_last_ack']} replies before last ack")
     if figures["shutdown"]:
         parts.append(f"shutdown {figures['shutdown']['wall_s']:.1f} s")

@@ -61,6 +61,14 @@ def test_a_request_arriving_just_after_the_last_answer_defers_the_work_again(
     assert job.ran.wait(5) and job.answering_then == 0
 
 
+def test_work_after_a_quiet_spell_does_not_wait_again(work: SlackWork) -> None:
+    """Only the quiet since the last answer counts: queued jobs do not each wait QUIET_S."""
+    with work.answering():
+        pass
+    time.sleep(QUIET_S * 2)
+    assert work.wait_for_acks() < QUIET_S / 2
+
+
 def test_work_submitted_with_nothing_in_flight_starts_at_once(work: SlackWork) -> None:
     job = Started(work)
     work.submit(job)

@@ -38,7 +38,7 @@ class SlackWork:
         self.urgent = urgent or ThreadPoolExecutor(URGENT_THREADS, "slack-urgent")
         self.max_defer_s = MAX_DEFER_S if max_defer_s is None else max_defer_s
         self._answering = 0
-        self._arrived = 0  # requests that began being answered, ever
+        self._last_answered = float("-inf")  # monotonic instant the last request was answered
         self._quiet = threading.Condition()
 
     @classmethod
@@ -52,13 +52,13 @@ class SlackWork:
         """Around the handling of one Slack request: ordinary work waits until none is left."""
         with self._quiet:
             self._answering += 1
-            self._arrived += 1
         try:
             yield
         finally:
             with self._quiet:
                 self._answering -= 1
                 if not self._answering:
+                    self._last_answered = time.monotonic()
                     self._quiet.notify_all()
 
     def submit(self, job: Callable[[], None], urgent: bool = False) -> Future[None]:
@@ -80,10 +80,10 @@ class SlackWork:
                 if self._answering:
                     self._quiet.wait(left)
                     continue
-                arrived = self._arrived
-                self._quiet.wait(min(QUIET_S, left))  # woken early only by the last answer
-                if not self._answering and self._arrived == arrived:
+                quiet_for = time.monotonic() - self._last_answered
+                if quiet_for >= QUIET_S:
                     break
+                self._quiet.wait(min(QUIET_S - quiet_for, left))
         return time.monotonic() - started
 
     def shutdown(self, wait: bool = True) -> None:
