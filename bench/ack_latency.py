@@ -296,8 +296,8 @@ class SchedClock:
 
 def _machine_idle_s() -> float:
     """Seconds every CPU of the machine spent idle since boot (`/proc/stat`, 10 ms ticks)."""
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()
-    return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")  # idle + iowait
+    times = psutil.cpu_times()
+    return float(times.idle + times.iowait)
 
 
 def _schedstat(pid: int) -> tuple[float, float]:

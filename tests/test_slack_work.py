@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
+from bot.console import InlineExecutor
 from bot.slack.work import QUIET_S, SlackWork
 
 SETTLE_S = 0.3  # long enough for a job that was free to start to have started (> QUIET_S)
@@ -106,16 +105,9 @@ def test_urgent_work_does_not_queue_behind_busy_ordinary_pool(work: SlackWork) -
         gate.set()
 
 
-class Inline(Executor):
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
-
-
 def test_work_on_one_inline_executor_is_never_deferred() -> None:
     """The console runs listeners' work on the thread that is answering: no wait for itself."""
-    work = SlackWork.on(Inline())
+    work = SlackWork.on(InlineExecutor())
     job = Started(work)
     with work.answering():
         work.submit(job)
